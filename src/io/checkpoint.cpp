@@ -1,0 +1,253 @@
+// Checkpoint profile: metadata encoding and model-level validation.
+#include "io/checkpoint.hpp"
+
+#include <cmath>
+#include <set>
+
+#include "core/buildinfo.hpp"
+#include "data/vocab.hpp"
+
+namespace wordlm {
+
+using json = nlohmann::json;
+
+namespace {
+
+[[noreturn]] void reject(CheckpointErrc code, const std::string& label, const std::string& what) {
+  throw CheckpointError(code, label + ": " + what);
+}
+
+json parse_meta_json(const std::map<std::string, std::string>& md, const std::string& key, const std::string& label,
+                     bool required) {
+  auto it = md.find(key);
+  if (it == md.end()) {
+    if (required) reject(CheckpointErrc::BadMetadata, label, "metadata '" + key + "' is missing");
+    return nullptr;
+  }
+  try {
+    return json::parse(it->second);
+  } catch (const json::exception& e) {
+    reject(CheckpointErrc::BadMetadata, label, "metadata '" + key + "' is not valid JSON: " + e.what());
+  }
+}
+
+bool quantizable(ParamRole r) {
+  return r == ParamRole::Embedding || r == ParamRole::WeightIH || r == ParamRole::WeightHH ||
+         r == ParamRole::DecoderWeight;
+}
+
+void check_finite(const Tensor& t, const std::string& name, const std::string& label) {
+  const float* p = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(p[i]))
+      reject(CheckpointErrc::NonFinite, label,
+             "tensor '" + name + "' holds " + (std::isnan(p[i]) ? "NaN" : "Inf") + " at element " + std::to_string(i));
+}
+
+}  // namespace
+
+const Tensor* Checkpoint::find(const std::string& name) const {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : &it->second;
+}
+
+const Tensor& Checkpoint::tensor(const std::string& name) const {
+  const Tensor* t = find(name);
+  WORDLM_CHECK(t != nullptr, "checkpoint has no tensor " + name);
+  return *t;
+}
+
+std::uint64_t Checkpoint::tensor_bytes() const {
+  std::uint64_t n = 0;
+  for (const auto& [_, t] : tensors) n += t.nbytes();
+  return n;
+}
+
+Checkpoint checkpoint_from_safetensors(Safetensors st, const std::string& label) {
+  const auto& md = st.metadata;
+  auto fmt_it = md.find("format");
+  if (fmt_it == md.end() || fmt_it->second != "wordlm")
+    reject(CheckpointErrc::NotWordlm, label,
+           "not a wordlm checkpoint (no \"format\": \"wordlm\" metadata); to bring in a PyTorch "
+           "word_language_model checkpoint use scripts/import_pytorch.py");
+  auto ver_it = md.find("format_version");
+  if (ver_it == md.end()) reject(CheckpointErrc::BadMetadata, label, "metadata 'format_version' is missing");
+  int version = 0;
+  try {
+    std::size_t used = 0;
+    version = std::stoi(ver_it->second, &used);
+    if (used != ver_it->second.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    reject(CheckpointErrc::BadMetadata, label, "metadata 'format_version' is not an integer: '" + ver_it->second + "'");
+  }
+  if (version > kFormatVersion)
+    reject(CheckpointErrc::NewerVersion, label,
+           "written with checkpoint format version " + std::to_string(version) + "; this wordlm reads up to version " +
+               std::to_string(kFormatVersion) + " - upgrade wordlm");
+  if (version < 1) reject(CheckpointErrc::BadMetadata, label, "format_version " + std::to_string(version) + " is invalid");
+
+  Checkpoint ck;
+  auto kind_it = md.find("kind");
+  ck.kind = kind_it == md.end() ? "model" : kind_it->second;
+  if (ck.kind != "model" && ck.kind != "resume")
+    reject(CheckpointErrc::BadMetadata, label, "metadata 'kind' must be \"model\" or \"resume\", not '" + ck.kind + "'");
+
+  try {
+    ck.config = ModelConfig::from_json(parse_meta_json(md, "config", label, true));
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const Error& e) {
+    reject(CheckpointErrc::BadMetadata, label, e.what());
+  }
+  const json vocab = parse_meta_json(md, "vocab", label, true);
+  if (!vocab.is_array()) reject(CheckpointErrc::BadMetadata, label, "metadata 'vocab' is not a JSON array");
+  if (static_cast<std::int64_t>(vocab.size()) != ck.config.vocab_size)
+    reject(CheckpointErrc::BadMetadata, label,
+           "vocabulary has " + std::to_string(vocab.size()) + " words but the config says vocab_size " +
+               std::to_string(ck.config.vocab_size));
+  ck.vocab.reserve(vocab.size());
+  for (const auto& w : vocab) {
+    if (!w.is_string()) reject(CheckpointErrc::BadMetadata, label, "vocabulary entry is not a string");
+    ck.vocab.push_back(w.get<std::string>());
+  }
+  try {
+    Vocab check(ck.vocab);  // rejects empty and duplicate words
+  } catch (const Error& e) {
+    reject(CheckpointErrc::BadMetadata, label, e.what());
+  }
+  ck.provenance = parse_meta_json(md, "provenance", label, false);
+  if (ck.provenance.is_null()) ck.provenance = json::object();
+  ck.quantization = parse_meta_json(md, "quantization", label, false);
+  if (!ck.quantization.is_null() && !ck.quantization.is_object())
+    reject(CheckpointErrc::BadMetadata, label, "metadata 'quantization' is not a JSON object");
+  ck.training_state = parse_meta_json(md, "training_state", label, ck.kind == "resume");
+
+  std::map<std::string, Tensor> pool;
+  for (auto& [name, t] : st.tensors) pool.emplace(name, std::move(t));
+
+  bool any_i8 = false;
+  for (const auto& spec : param_specs(ck.config)) {
+    auto it = pool.find(spec.name);
+    if (it == pool.end()) reject(CheckpointErrc::MissingTensor, label, "tensor '" + spec.name + "' is missing");
+    Tensor t = std::move(it->second);
+    pool.erase(it);
+    if (t.shape() != spec.shape)
+      reject(CheckpointErrc::ShapeMismatch, label,
+             "tensor '" + spec.name + "' has shape " + shape_str(t.shape()) + ", the config needs " + shape_str(spec.shape));
+    if (t.dtype() == DType::I8 && quantizable(spec.role)) {
+      any_i8 = true;
+      const std::string sname = spec.name + "_scale";
+      auto sit = pool.find(sname);
+      if (sit == pool.end())
+        reject(CheckpointErrc::MissingScale, label, "int8 tensor '" + spec.name + "' has no '" + sname + "'");
+      Tensor s = std::move(sit->second);
+      pool.erase(sit);
+      const Shape per_row{spec.shape[0], 1}, per_tensor{1};
+      if (s.dtype() != DType::F32 || (s.shape() != per_row && s.shape() != per_tensor))
+        reject(CheckpointErrc::BadScale, label,
+               "'" + sname + "' must be F32 of shape " + shape_str(per_row) + " or [1], not " +
+                   std::string(dtype_name(s.dtype())) + " " + shape_str(s.shape()));
+      const float* sp = s.data<float>();
+      for (std::int64_t i = 0; i < s.numel(); ++i)
+        if (!(std::isfinite(sp[i]) && sp[i] > 0.0f))
+          reject(CheckpointErrc::BadScale, label,
+                 "'" + sname + "' element " + std::to_string(i) + " is " + std::to_string(sp[i]) +
+                     " (scales must be finite and > 0)");
+      const std::int8_t* q = t.data<std::int8_t>();
+      for (std::int64_t i = 0; i < t.numel(); ++i)
+        if (q[i] == -128)
+          reject(CheckpointErrc::OutOfRange, label,
+                 "int8 tensor '" + spec.name + "' holds -128 at element " + std::to_string(i) +
+                     " (the scheme is symmetric, [-127, 127])");
+      ck.tensors.emplace(sname, std::move(s));
+    } else if (t.dtype() == DType::F32) {
+      check_finite(t, spec.name, label);
+    } else {
+      reject(CheckpointErrc::DtypeMismatch, label,
+             "tensor '" + spec.name + "' is " + std::string(dtype_name(t.dtype())) + "; expected F32" +
+                 (quantizable(spec.role) ? " or I8" : ""));
+    }
+    ck.tensors.emplace(spec.name, std::move(t));
+  }
+  // A tied model may carry a separately quantized decoder (int8 decoder, fp32 embedding).
+  if (ck.config.tied) {
+    if (auto it = pool.find("decoder.weight"); it != pool.end()) {
+      const Tensor& emb = ck.tensors.at("encoder.weight");
+      if (it->second.dtype() != DType::I8 || emb.dtype() != DType::F32)
+        reject(CheckpointErrc::UnexpectedTensor, label,
+               "tied model stores 'decoder.weight'; only an int8 decoder beside an fp32 embedding may be stored");
+      if (it->second.shape() != emb.shape())
+        reject(CheckpointErrc::ShapeMismatch, label, "tied 'decoder.weight' shape differs from 'encoder.weight'");
+      auto sit = pool.find("decoder.weight_scale");
+      if (sit == pool.end())
+        reject(CheckpointErrc::MissingScale, label, "int8 tensor 'decoder.weight' has no 'decoder.weight_scale'");
+      const Shape per_row{emb.shape()[0], 1}, per_tensor{1};
+      if (sit->second.dtype() != DType::F32 || (sit->second.shape() != per_row && sit->second.shape() != per_tensor))
+        reject(CheckpointErrc::BadScale, label, "'decoder.weight_scale' has the wrong dtype or shape");
+      for (float v : sit->second.values<float>())
+        if (!(std::isfinite(v) && v > 0.0f))
+          reject(CheckpointErrc::BadScale, label, "'decoder.weight_scale' holds a scale that is not finite and > 0");
+      for (auto v : it->second.values<std::int8_t>())
+        if (v == -128) reject(CheckpointErrc::OutOfRange, label, "int8 tensor 'decoder.weight' holds -128");
+      any_i8 = true;
+      ck.tensors.emplace("decoder.weight", std::move(it->second));
+      ck.tensors.emplace("decoder.weight_scale", std::move(sit->second));
+      pool.erase("decoder.weight");
+      pool.erase("decoder.weight_scale");
+    }
+  }
+  if (any_i8 && ck.quantization.is_null())
+    reject(CheckpointErrc::BadMetadata, label, "int8 tensors present but no 'quantization' metadata");
+  for (auto& [name, t] : pool) {
+    const bool resume_extra = ck.kind == "resume" && (name.rfind("optim.", 0) == 0 || name.rfind("state.", 0) == 0);
+    if (!resume_extra) reject(CheckpointErrc::UnexpectedTensor, label, "unexpected tensor '" + name + "'");
+    if (t.dtype() != DType::F32) reject(CheckpointErrc::DtypeMismatch, label, "tensor '" + name + "' must be F32");
+    ck.extra.emplace(name, std::move(t));
+  }
+  return ck;
+}
+
+Checkpoint load_checkpoint(const std::string& path) { return checkpoint_from_safetensors(read_safetensors(path), path); }
+
+namespace {
+std::vector<TensorRef> refs_of(const Checkpoint& ck) {
+  std::vector<TensorRef> refs;
+  std::set<std::string> placed;
+  auto put = [&](const std::string& n) {
+    if (auto t = ck.find(n); t && placed.insert(n).second) refs.push_back({n, t});
+  };
+  for (const auto& spec : param_specs(ck.config)) {
+    put(spec.name);
+    put(spec.name + "_scale");
+  }
+  put("decoder.weight");
+  put("decoder.weight_scale");
+  for (const auto& [n, _] : ck.tensors) put(n);
+  for (const auto& [n, t] : ck.extra) refs.push_back({n, &t});
+  return refs;
+}
+
+std::map<std::string, std::string> metadata_of(const Checkpoint& ck) {
+  std::map<std::string, std::string> md;
+  md["format"] = "wordlm";
+  md["format_version"] = std::to_string(kFormatVersion);
+  md["kind"] = ck.kind;
+  md["config"] = ck.config.to_json().dump();
+  md["vocab"] = json(ck.vocab).dump();
+  json prov = ck.provenance.is_object() ? ck.provenance : json::object();
+  if (!prov.contains("tool_version")) prov["tool_version"] = build::kVersion;
+  if (!prov.contains("git_revision")) prov["git_revision"] = build::kGitRevision;
+  md["provenance"] = prov.dump();
+  if (!ck.quantization.is_null()) md["quantization"] = ck.quantization.dump();
+  if (!ck.training_state.is_null()) md["training_state"] = ck.training_state.dump();
+  return md;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& ck) {
+  write_safetensors(path, refs_of(ck), metadata_of(ck));
+}
+
+std::string serialize_checkpoint(const Checkpoint& ck) { return serialize_safetensors(refs_of(ck), metadata_of(ck)); }
+
+}  // namespace wordlm
