@@ -1,0 +1,131 @@
+// Kernel contract: the raw-pointer compute kernels under the model, one table per ISA.
+//
+// The scalar table ("scalar") is the specification and the fallback on any CPU; the AVX2 table
+// must produce *identical* results: equal int32 accumulators for the int8 GEMM, and bit-equal
+// floats for the epilogue, activation quantization and every fp32 elementwise kernel (the same
+// IEEE operations in the same order; see mathfn.hpp). active() picks AVX2 when the CPU has
+// AVX2+FMA, unless WORDLM_FORCE_ISA=scalar (or =avx2 to insist) says otherwise.
+//
+// ---- int8 GEMM:  y[m][r] = float(acc[m][r] - zp[m] * colsum[r]) * (sa[m] * sw[r]) (+ add) (+ bias)
+//   acc[m][r] = sum_k qa[m][k] * w[r][k], computed in int32 exactly.
+//   qa: activations, u8 restricted to [0, 127] (7 bits), row-major, row stride lda >= Kp; bytes
+//       K..Kp-1 of a row are multiplied by zero weights (their value does not matter).
+//   w:  weights, s8 in [-127, 127], packed by pack_i8() (PackedI8 below).
+//   Why 7 bits: AVX2 vpmaddubsw adds two u8*s8 products into a *saturating* int16. With
+//   a <= 127 and |w| <= 127 (even 128) a pair is at most 2*127*128 = 32512 < 32767, so nothing
+//   saturates and vpmaddwd(., 1) widens the pairs into int32 exactly. With a full u8 range
+//   (255*127*2 = 64770) results would silently clip. The int32 sum overflows only past
+//   K = 2^31 / 127^2 = 133,144; pack_i8 refuses K > 131,072.
+//
+// ---- PackedI8 layout (canonical int8 [N, K] row-major in, this out; built once at load):
+//   rows padded to Np = 32 * ceil(N / 32) (zero rows), K padded to Kp = 4 * ceil(K / 4) (zeros).
+//   Row group g holds rows 32g..32g+31 in 32*Kp bytes; inside it, k-quad q (k = 4q..4q+3) is
+//   128 bytes: for sub-panel s = 0..3 and column c = 0..7 (row r = 32g + 8s + c), the 4 bytes
+//   w[r][4q..4q+3] at offset q*128 + s*32 + c*4. One 32-byte load = 8 rows x 4 k, exactly the
+//   operand of vpmaddubsw against a broadcast of 4 activation bytes.
+//   An optional source-row map lets a caller permute rows at pack time (the LSTM interleaves
+//   the i, f, g, o rows of each block of 8 units so one row group computes 8 whole units).
+//
+// ---- fp32 reductions (softmax) use 8 lanes: lane l accumulates elements j = l (mod 8) in
+//   increasing j, then lanes combine as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Both tables do
+//   exactly this, so sums are bit-identical too.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/aligned.hpp"
+
+namespace wordlm::kernels {
+
+enum class Isa { Scalar, Avx2 };
+const char* isa_name(Isa isa) noexcept;
+bool cpu_has_avx2_fma() noexcept;
+
+inline constexpr std::int64_t kGroupRows = 32;
+inline constexpr std::int64_t kMaxK = 131072;
+
+struct PackedI8 {
+  std::int64_t N = 0, K = 0;    // logical rows (outputs) and columns (inputs)
+  std::int64_t Np = 0, Kp = 0;  // padded
+  AlignedBuffer<std::int8_t> data;   // Np * Kp bytes, layout above
+  AlignedBuffer<std::int32_t> colsum;  // [Np] sum_k w[r][k] (0 for padding rows)
+  AlignedBuffer<float> scale;          // [Np] weight scale per row (per-tensor: repeated)
+  std::int64_t groups() const noexcept { return Np / kGroupRows; }
+};
+
+// w: [N, K] canonical int8 rows; scale: [N] or, if per_tensor, [1]. src_row (optional, length
+// Np_out = rows of the packed matrix, which must be a multiple of 32): packed row r takes source
+// row src_row[r], or a zero row if src_row[r] < 0.
+void pack_i8(const std::int8_t* w, const float* scale, bool per_tensor, std::int64_t N, std::int64_t K,
+             PackedI8& out, const std::vector<std::int64_t>* src_row = nullptr);
+// Recovers w[r][k] from the packed layout (tests).
+std::int8_t packed_at(const PackedI8& p, std::int64_t r, std::int64_t k) noexcept;
+
+struct GemmArgs {
+  const std::uint8_t* qa = nullptr;  // [M, lda]
+  std::int64_t lda = 0;
+  std::int64_t M = 0;
+  const PackedI8* w = nullptr;
+  std::int64_t g0 = 0, g1 = 0;        // row groups to compute: rows [32*g0, 32*g1) clipped to Np
+  // int32 output (gemm_i32): acc[m*ldacc + r] for r in the row range (padding rows included)
+  std::int32_t* acc = nullptr;
+  std::int64_t ldacc = 0;
+  // float output (gemm_f32): y[m*ldy + r] for r < y_cols only (rows past y_cols are not stored)
+  const float* sa = nullptr;          // [M] activation scales
+  const std::int32_t* zpa = nullptr;  // [M] activation zero points
+  const float* addend = nullptr;      // optional [M, ld_add], added after the scaling
+  std::int64_t ld_add = 0;
+  const float* bias = nullptr;        // optional [>= y_cols], added last
+  float* y = nullptr;
+  std::int64_t ldy = 0;
+  std::int64_t y_cols = 0;
+};
+
+struct Table {
+  Isa isa;
+  // ---- int8
+  void (*gemm_i32)(const GemmArgs& a);
+  void (*gemm_f32)(const GemmArgs& a);
+  // min and max of x[0..n); returns false if any element is NaN or Inf (lo/hi then unspecified)
+  bool (*minmax)(const float* x, std::int64_t n, float* lo, float* hi);
+  // q[k] = clamp(nearbyint(x[k] * inv_scale) + zp, 0, 127) for k < n
+  void (*quantize_u7)(const float* x, std::int64_t n, float inv_scale, std::int32_t zp, std::uint8_t* q);
+  // ---- fp32 elementwise / reductions
+  void (*exp)(const float* x, float* y, std::int64_t n);
+  void (*tanh)(const float* x, float* y, std::int64_t n);
+  void (*sigmoid)(const float* x, float* y, std::int64_t n);
+  float (*max)(const float* x, std::int64_t n);                    // n >= 1
+  float (*sum_exp)(const float* x, std::int64_t n, float shift);   // sum exp(x - shift), 8-lane order
+  float (*exp_sum_store)(float* x, std::int64_t n, float shift);   // x = exp(x - shift); returns the sum
+  void (*scale)(float* x, std::int64_t n, float s);                // x *= s
+  // LSTM cell over n consecutive units (mathfn::lstm_cell_fwd_one / _bwd_one); tc may be null.
+  void (*lstm_fwd)(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev,
+                   float* c, float* h, float* tc);
+  void (*lstm_bwd)(std::int64_t n, float* ai, float* af, float* ag, float* ao, const float* c_prev,
+                   const float* tc, const float* dh, float* dc);
+};
+
+const Table& table(Isa isa);  // throws Usage if the CPU cannot run that ISA
+const Table& active() noexcept;
+Isa active_isa() noexcept;
+
+// Activation quantization parameters from a range (widened to include 0): scale = (hi - lo) / 127,
+// zp = clamp(nearbyint(-lo / scale), 0, 127); all-zero range -> scale 1, zp 0.
+struct QParams {
+  float scale;
+  float inv_scale;
+  std::int32_t zp;
+};
+QParams qparams_u7(float lo, float hi) noexcept;
+
+// Diagnostics: a dot product of *full-range* u8 activations with s8 weights through vpmaddubsw
+// exactly as the GEMM would do it (AVX2 only; returns false if unavailable). It exists to show,
+// in a test, what the 7-bit restriction prevents: pairs above 32767 saturate.
+bool avx2_dot_u8s8_saturating(const std::uint8_t* a, const std::int8_t* w, std::int64_t n, std::int32_t* out);
+
+// Internal: the per-ISA tables.
+extern const Table kScalarTable;
+const Table* avx2_table() noexcept;  // nullptr when built without AVX2 support
+
+}  // namespace wordlm::kernels

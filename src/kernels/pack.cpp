@@ -1,0 +1,58 @@
+// pack_i8: canonical int8 rows -> the row-group layout described in kernels.hpp. Runs once per
+// weight at load; ISA independent.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "kernels/kernels.hpp"
+
+namespace wordlm::kernels {
+
+void pack_i8(const std::int8_t* w, const float* scale, bool per_tensor, std::int64_t N, std::int64_t K,
+             PackedI8& out, const std::vector<std::int64_t>* src_row) {
+  if (K < 1 || K > kMaxK) throw_usage("int8 GEMM: K = " + std::to_string(K) + " outside 1..131072");
+  out.N = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
+  out.K = K;
+  out.Np = (out.N + kGroupRows - 1) / kGroupRows * kGroupRows;
+  out.Kp = (K + 3) / 4 * 4;
+  WORDLM_CHECK(!src_row || out.Np == out.N, "pack_i8: a row map must cover whole groups of 32");
+  out.data.resize(static_cast<std::size_t>(out.Np * out.Kp));
+  out.data.zero();
+  out.colsum.resize(static_cast<std::size_t>(out.Np));
+  out.colsum.zero();
+  out.scale.resize(static_cast<std::size_t>(out.Np));
+  for (std::int64_t r = 0; r < out.Np; ++r) {
+    std::int64_t src = r < out.N ? (src_row ? (*src_row)[static_cast<std::size_t>(r)] : r) : -1;
+    WORDLM_CHECK(src < N, "pack_i8: source row out of range");
+    out.scale[static_cast<std::size_t>(r)] = src < 0 ? 1.0f : scale[per_tensor ? 0 : src];
+    if (src < 0) continue;
+    const std::int8_t* row = w + src * K;
+    const std::int64_t g = r / kGroupRows, s = (r % kGroupRows) / 8, c = r % 8;
+    std::int8_t* base = out.data.data() + g * kGroupRows * out.Kp + s * 32 + c * 4;
+    std::int32_t sum = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+      base[(k / 4) * 128 + (k % 4)] = row[k];
+      sum += row[k];
+    }
+    out.colsum[static_cast<std::size_t>(r)] = sum;
+  }
+}
+
+std::int8_t packed_at(const PackedI8& p, std::int64_t r, std::int64_t k) noexcept {
+  const std::int64_t g = r / kGroupRows, s = (r % kGroupRows) / 8, c = r % 8;
+  return p.data[static_cast<std::size_t>(g * kGroupRows * p.Kp + (k / 4) * 128 + s * 32 + c * 4 + (k % 4))];
+}
+
+QParams qparams_u7(float lo, float hi) noexcept {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  if (!(hi > lo)) return {1.0f, 1.0f, 0};
+  QParams q;
+  q.scale = (hi - lo) / 127.0f;
+  q.inv_scale = 1.0f / q.scale;
+  const float z = std::nearbyint(-lo / q.scale);
+  q.zp = static_cast<std::int32_t>(std::clamp(z, 0.0f, 127.0f));
+  return q;
+}
+
+}  // namespace wordlm::kernels

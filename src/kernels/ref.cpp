@@ -1,0 +1,128 @@
+// The scalar reference kernels: the specification every SIMD table is tested against, and the
+// fallback on CPUs without AVX2. Plain loops, no intrinsics.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/kernels.hpp"
+#include "kernels/mathfn.hpp"
+
+namespace wordlm::kernels {
+
+namespace {
+
+void ref_gemm_i32(const GemmArgs& a) {
+  const PackedI8& w = *a.w;
+  const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min(a.g1 * kGroupRows, w.Np);
+  for (std::int64_t m = 0; m < a.M; ++m)
+    for (std::int64_t r = r0; r < r1; ++r) {
+      std::int32_t acc = 0;
+      for (std::int64_t k = 0; k < w.Kp; ++k)
+        acc += static_cast<std::int32_t>(a.qa[m * a.lda + k]) * static_cast<std::int32_t>(packed_at(w, r, k));
+      a.acc[m * a.ldacc + r] = acc;
+    }
+}
+
+// The epilogue, one element; the AVX2 kernel performs exactly these operations.
+inline float dequant(std::int32_t acc, std::int32_t zp, std::int32_t colsum, float sa, float sw) {
+  const std::int32_t centered = acc - zp * colsum;
+  const float s = sa * sw;
+  return static_cast<float>(centered) * s;
+}
+
+void ref_gemm_f32(const GemmArgs& a) {
+  const PackedI8& w = *a.w;
+  const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min({a.g1 * kGroupRows, w.Np, a.y_cols});
+  for (std::int64_t m = 0; m < a.M; ++m)
+    for (std::int64_t r = r0; r < r1; ++r) {
+      std::int32_t acc = 0;
+      for (std::int64_t k = 0; k < w.Kp; ++k)
+        acc += static_cast<std::int32_t>(a.qa[m * a.lda + k]) * static_cast<std::int32_t>(packed_at(w, r, k));
+      float v = dequant(acc, a.zpa[m], w.colsum[static_cast<std::size_t>(r)], a.sa[m], w.scale[static_cast<std::size_t>(r)]);
+      if (a.addend) v = v + a.addend[m * a.ld_add + r];
+      if (a.bias) v = v + a.bias[r];
+      a.y[m * a.ldy + r] = v;
+    }
+}
+
+bool ref_minmax(const float* x, std::int64_t n, float* lo, float* hi) {
+  float l = x[0], h = x[0];
+  bool finite = true;
+  for (std::int64_t i = 0; i < n; ++i) {
+    finite &= std::isfinite(x[i]);
+    l = std::min(l, x[i]);
+    h = std::max(h, x[i]);
+  }
+  *lo = l, *hi = h;
+  return finite;
+}
+
+void ref_quantize_u7(const float* x, std::int64_t n, float inv_scale, std::int32_t zp, std::uint8_t* q) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = std::nearbyint(x[i] * inv_scale);
+    // v is integral; clamp in float first so the conversion cannot overflow
+    const float c = std::min(std::max(v, -1024.0f), 1024.0f);
+    std::int32_t qi = static_cast<std::int32_t>(c) + zp;
+    q[i] = static_cast<std::uint8_t>(std::clamp(qi, 0, 127));
+  }
+}
+
+void ref_exp(const float* x, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = mathfn::exp_ref(x[i]);
+}
+void ref_tanh(const float* x, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = mathfn::tanh_ref(x[i]);
+}
+void ref_sigmoid(const float* x, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = mathfn::sigmoid_ref(x[i]);
+}
+
+float ref_max(const float* x, std::int64_t n) {
+  float m = x[0];
+  for (std::int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+inline float reduce8(const float* l) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+
+float ref_sum_exp(const float* x, std::int64_t n, float shift) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (std::int64_t i = 0; i < n; ++i) lane[i % 8] += mathfn::exp_ref(x[i] - shift);
+  return reduce8(lane);
+}
+
+float ref_exp_sum_store(float* x, std::int64_t n, float shift) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (std::int64_t i = 0; i < n; ++i) {
+    x[i] = mathfn::exp_ref(x[i] - shift);
+    lane[i % 8] += x[i];
+  }
+  return reduce8(lane);
+}
+
+void ref_scale(float* x, std::int64_t n, float s) {
+  for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] * s;
+}
+
+void ref_lstm_fwd(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev, float* c,
+                  float* h, float* tc) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    float t;
+    mathfn::lstm_cell_fwd_one<float>(zi[j], zf[j], zg[j], zo[j], c_prev[j], c[j], h[j], t);
+    if (tc) tc[j] = t;
+  }
+}
+
+void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, const float* c_prev, const float* tc,
+                  const float* dh, float* dc) {
+  for (std::int64_t j = 0; j < n; ++j)
+    mathfn::lstm_cell_bwd_one<float>(ai[j], af[j], ag[j], ao[j], c_prev[j], tc[j], dh[j], dc[j]);
+}
+
+}  // namespace
+
+const Table kScalarTable = {
+    Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
+    ref_sigmoid,  ref_max,      ref_sum_exp,      ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
+};
+
+}  // namespace wordlm::kernels
