@@ -1,0 +1,75 @@
+// LstmLM<T>: the trainable word LSTM language model (PyTorch word_language_model RNNModel with
+// LSTM): embedding -> dropout -> N-layer LSTM (dropout between layers) -> dropout -> linear
+// decoder -> log-softmax, with a hand-written backward pass over one BPTT window.
+//
+// Parameters live in one flat buffer laid out by param_specs() (so clipping and the optimizer
+// are single loops); gradients mirror it. One window runs as a single parallel region: each
+// phase splits rows, columns or hidden units across the pool's threads and the phases meet at
+// barriers, so nothing allocates and no thread pool is created per batch.
+//
+// T = float is the production model; T = double is the reference for gradient checks.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/aligned.hpp"
+#include "core/rng.hpp"
+#include "core/threads.hpp"
+#include "model/config.hpp"
+#include "nn/layers.hpp"
+
+namespace wordlm {
+
+template <class T>
+class LstmLM {
+ public:
+  explicit LstmLM(const ModelConfig& cfg);
+
+  const ModelConfig& config() const noexcept { return cfg_; }
+  const std::vector<ParamSpec>& specs() const noexcept { return specs_; }
+  const ParamSpec& spec(ParamRole role, std::int64_t layer = -1) const;  // decoder weight: tied -> encoder's
+  T* param(const ParamSpec& s) noexcept { return params.data() + s.offset; }
+  const T* param(const ParamSpec& s) const noexcept { return params.data() + s.offset; }
+  T* grad(const ParamSpec& s) noexcept { return grads.data() + s.offset; }
+
+  // pytorch/examples initialisation: encoder and decoder U(-0.1, 0.1), decoder bias 0,
+  // every LSTM weight and bias U(-1/sqrt(H), 1/sqrt(H)); drawn in param_specs() order.
+  void init_pytorch(Rng& rng);
+
+  struct Hidden {
+    AlignedBuffer<T> h, c;  // (L, B, H) each
+    std::int64_t batch = 0;
+    void reset(const ModelConfig& cfg, std::int64_t B);  // zeros
+  };
+
+  // One window: inputs/targets (steps, B) row-major (step-major like pytorch/examples' batches).
+  // Returns the mean NLL over steps*B tokens. With `backward`, grads are overwritten with the
+  // gradient of that mean. dropout_key == 0 disables dropout (evaluation); otherwise masks come
+  // from counter_uniform(dropout_key ^ site). hidden is read and replaced by the final state.
+  double step(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
+              std::uint64_t dropout_key, bool backward, ThreadPool& pool);
+
+  AlignedBuffer<T> params;  // flat, layout by param_specs()
+  AlignedBuffer<T> grads;   // same layout
+
+ private:
+  void reserve(std::int64_t steps, std::int64_t B);
+  ModelConfig cfg_;
+  std::vector<ParamSpec> specs_;
+  // workspace, sized for the largest window seen; M = steps * B rows
+  std::int64_t cap_steps_ = 0, cap_batch_ = 0;
+  AlignedBuffer<T> emb_;                   // (M, E) embedding output after dropout
+  std::vector<AlignedBuffer<T>> masks_;    // site s: (M, width) dropout multipliers
+  std::vector<AlignedBuffer<T>> xin_;      // layer l >= 1 input: dropout(output of l-1), (M, H)
+  std::vector<nn::LstmCache<T>> caches_;   // per layer
+  AlignedBuffer<T> top_;                   // (M, H) dropout(output of the last layer)
+  AlignedBuffer<T> logits_;                // (M, V) logits, then d(loss)/d(logits)
+  AlignedBuffer<T> dbuf_[2];               // (M, max(E, H)) gradients flowing down
+  std::vector<double> partial_loss_;       // per thread
+};
+
+extern template class LstmLM<float>;
+extern template class LstmLM<double>;
+
+}  // namespace wordlm

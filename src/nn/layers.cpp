@@ -1,0 +1,290 @@
+// Layer implementations (see layers.hpp), explicitly instantiated for float and double. float
+// goes through the kernel table (AVX2 or scalar) for elementwise math; double uses the generic
+// mathfn templates (libm), which is what makes it a reference.
+#include "nn/layers.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "core/rng.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/mathfn.hpp"
+#include "nn/blas.hpp"
+
+namespace wordlm::nn {
+
+// ---- embedding ---------------------------------------------------------------------------------
+template <class T>
+void embedding_forward(T* out, const std::int32_t* ids, std::int64_t n0, std::int64_t n1, const T* table, std::int64_t E) {
+  for (std::int64_t n = n0; n < n1; ++n) std::memcpy(out + n * E, table + std::int64_t(ids[n]) * E, sizeof(T) * E);
+}
+
+template <class T>
+void embedding_backward(T* dtable, const T* dout, const std::int32_t* ids, std::int64_t N, std::int64_t E,
+                        std::int64_t v0, std::int64_t v1) {
+  for (std::int64_t n = 0; n < N; ++n) {
+    const std::int64_t v = ids[n];
+    if (v < v0 || v >= v1) continue;
+    T* dst = dtable + v * E;
+    const T* src = dout + n * E;
+    for (std::int64_t e = 0; e < E; ++e) dst[e] += src[e];
+  }
+}
+
+// ---- linear ------------------------------------------------------------------------------------
+template <class T>
+void linear_forward(T* out, const T* inp, const T* w, const T* b, std::int64_t M, std::int64_t K, std::int64_t N,
+                    std::int64_t n0, std::int64_t n1) {
+  if (n1 <= n0) return;
+  for (std::int64_t m = 0; m < M; ++m) std::memcpy(out + m * N + n0, b + n0, sizeof(T) * (n1 - n0));
+  blas::gemm<T>(false, true, M, n1 - n0, K, T(1), inp, K, w + n0 * K, K, T(1), out + n0, N);
+}
+
+template <class T>
+void linear_backward_weights(T* dw, T* db, const T* dout, const T* inp, std::int64_t M, std::int64_t K, std::int64_t N,
+                             std::int64_t n0, std::int64_t n1) {
+  if (n1 <= n0) return;
+  // dw[n0:n1, :] += dout[:, n0:n1]^T (n1-n0, M) x inp (M, K)
+  blas::gemm<T>(true, false, n1 - n0, K, M, T(1), dout + n0, N, inp, K, T(1), dw + n0 * K, K);
+  for (std::int64_t m = 0; m < M; ++m) {
+    const T* row = dout + m * N;
+    for (std::int64_t n = n0; n < n1; ++n) db[n] += row[n];
+  }
+}
+
+template <class T>
+void linear_backward_input(T* dinp, const T* dout, const T* w, std::int64_t M, std::int64_t K, std::int64_t N,
+                           std::int64_t m0, std::int64_t m1) {
+  (void)M;
+  if (m1 <= m0) return;
+  // dinp[m0:m1, :] = dout[m0:m1, :] (rows, N) x w (N, K)
+  blas::gemm<T>(false, false, m1 - m0, K, N, T(1), dout + m0 * N, N, w, K, T(0), dinp + m0 * K, K);
+}
+
+// ---- dropout -----------------------------------------------------------------------------------
+template <class T>
+void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key) {
+  const T keep = T(1) / (T(1) - T(p));
+  for (std::int64_t i = i0; i < i1; ++i) mask[i] = counter_uniform(key, static_cast<std::uint64_t>(i)) >= p ? keep : T(0);
+}
+
+template <class T>
+void dropout_apply(T* y, const T* x, const T* mask, std::int64_t i0, std::int64_t i1) {
+  for (std::int64_t i = i0; i < i1; ++i) y[i] = x[i] * mask[i];
+}
+
+// ---- softmax cross-entropy ---------------------------------------------------------------------
+namespace {
+// log(sum exp(x)) of one row, via the kernel table for float
+inline double row_lse(const float* x, std::int64_t V) {
+  const auto& k = kernels::active();
+  const float mx = k.max(x, V);
+  return double(mx) + std::log(double(k.sum_exp(x, V, mx)));
+}
+inline double row_lse(const double* x, std::int64_t V) {
+  double mx = x[0];
+  for (std::int64_t v = 1; v < V; ++v) mx = std::max(mx, x[v]);
+  double s = 0;
+  for (std::int64_t v = 0; v < V; ++v) s += std::exp(x[v] - mx);
+  return mx + std::log(s);
+}
+}  // namespace
+
+template <>
+double softmax_xent_forward_backward<float>(float* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
+                                            std::int64_t m1, float grad_scale) {
+  const auto& k = kernels::active();
+  double total = 0;
+  for (std::int64_t m = m0; m < m1; ++m) {
+    float* x = logits + m * V;
+    const std::int32_t t = targets[m];
+    const float mx = k.max(x, V);
+    const float xt = x[t];
+    const float sum = k.exp_sum_store(x, V, mx);  // x = exp(x - max)
+    total += double(mx) + std::log(double(sum)) - double(xt);
+    k.scale(x, V, grad_scale / sum);  // softmax * grad_scale
+    x[t] -= grad_scale;
+  }
+  return total;
+}
+
+template <>
+double softmax_xent_forward_backward<double>(double* logits, const std::int32_t* targets, std::int64_t V,
+                                             std::int64_t m0, std::int64_t m1, double grad_scale) {
+  double total = 0;
+  for (std::int64_t m = m0; m < m1; ++m) {
+    double* x = logits + m * V;
+    const double lse = row_lse(x, V);
+    total += lse - x[targets[m]];
+    for (std::int64_t v = 0; v < V; ++v) x[v] = std::exp(x[v] - lse) * grad_scale;
+    x[targets[m]] -= grad_scale;
+  }
+  return total;
+}
+
+template <class T>
+double softmax_xent_forward(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
+                            std::int64_t m1, double* nll_out) {
+  double total = 0;
+  for (std::int64_t m = m0; m < m1; ++m) {
+    const T* x = logits + m * V;
+    const double nll = row_lse(x, V) - double(x[targets[m]]);
+    if (nll_out) nll_out[m] = nll;
+    total += nll;
+  }
+  return total;
+}
+
+template <class T>
+void log_softmax_rows(T* x, std::int64_t V, std::int64_t m0, std::int64_t m1) {
+  for (std::int64_t m = m0; m < m1; ++m) {
+    T* row = x + m * V;
+    const T lse = static_cast<T>(row_lse(row, V));
+    for (std::int64_t v = 0; v < V; ++v) row[v] = row[v] - lse;
+  }
+}
+
+// ---- LSTM --------------------------------------------------------------------------------------
+template <class T>
+void LstmCache<T>::reserve(std::int64_t T_, std::int64_t B, std::int64_t H) {
+  auto need = [](AlignedBuffer<T>& b, std::int64_t n) {
+    if (static_cast<std::int64_t>(b.size()) < n) b.resize(static_cast<std::size_t>(n));
+  };
+  need(gates, T_ * B * 4 * H);
+  need(c, (T_ + 1) * B * H);
+  need(h, (T_ + 1) * B * H);
+  need(tc, T_ * B * H);
+  need(dh, 2 * B * H);
+  need(dc, B * H);
+}
+
+namespace {
+template <class T>
+void cell_fwd(std::int64_t n, T* zi, T* zf, T* zg, T* zo, const T* cp, T* c, T* h, T* tc) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::active().lstm_fwd(n, zi, zf, zg, zo, cp, c, h, tc);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) mathfn::lstm_cell_fwd_one<T>(zi[j], zf[j], zg[j], zo[j], cp[j], c[j], h[j], tc[j]);
+  }
+}
+template <class T>
+void cell_bwd(std::int64_t n, T* ai, T* af, T* ag, T* ao, const T* cp, const T* tc, const T* dh, T* dc) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::active().lstm_bwd(n, ai, af, ag, ao, cp, tc, dh, dc);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) mathfn::lstm_cell_bwd_one<T>(ai[j], af[j], ag[j], ao[j], cp[j], tc[j], dh[j], dc[j]);
+  }
+}
+}  // namespace
+
+template <class T>
+void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
+                  const T* b_hh, int tid, int nt, ThreadPool& pool) {
+  const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
+  T* gates = cache.gates.data();  // (T, B, 4H)
+  // 1. input projection for all steps at once: gates = x w_ih^T + (b_ih + b_hh), rows split
+  {
+    auto [m0, m1] = split_range(M, tid, nt);
+    for (std::int64_t m = m0; m < m1; ++m)
+      for (std::int64_t g = 0; g < G; ++g) gates[m * G + g] = b_ih[g] + b_hh[g];
+    if (m1 > m0) blas::gemm<T>(false, true, m1 - m0, G, d.K, T(1), x + m0 * d.K, d.K, w_ih, d.K, T(1), gates + m0 * G, G);
+  }
+  pool.barrier();
+  // 2. the recurrence, hidden units split across threads (one barrier per step)
+  auto [j0, j1] = split_range(H, tid, nt, 8);
+  const std::int64_t nj = j1 - j0;
+  for (std::int64_t t = 0; t < d.steps; ++t) {
+    T* z = gates + t * B * G;
+    const T* hp = cache.h.data() + t * B * H;
+    const T* cp = cache.c.data() + t * B * H;
+    T* cn = cache.c.data() + (t + 1) * B * H;
+    T* hn = cache.h.data() + (t + 1) * B * H;
+    T* tc = cache.tc.data() + t * B * H;
+    if (nj > 0) {
+      for (int g = 0; g < 4; ++g)  // z[:, gH + j0 : gH + j1] += h_{t-1} w_hh[gH + j0 : gH + j1, :]^T
+        blas::gemm<T>(false, true, B, nj, H, T(1), hp, H, w_hh + (g * H + j0) * H, H, T(1), z + g * H + j0, G);
+      for (std::int64_t b = 0; b < B; ++b) {
+        T* zb = z + b * G;
+        cell_fwd<T>(nj, zb + j0, zb + H + j0, zb + 2 * H + j0, zb + 3 * H + j0, cp + b * H + j0, cn + b * H + j0,
+                    hn + b * H + j0, tc + b * H + j0);
+      }
+    }
+    pool.barrier();
+  }
+}
+
+template <class T>
+void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
+                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool) {
+  const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
+  T* gates = cache.gates.data();
+  auto [j0, j1] = split_range(H, tid, nt, 8);
+  const std::int64_t nj = j1 - j0;
+  T* dc = cache.dc.data();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = j0; j < j1; ++j) dc[b * H + j] = T(0), cache.dh.data()[b * H + j] = T(0);
+  // 1. backward through time; dh[cur] holds the gradient reaching h_t from step t+1
+  for (std::int64_t t = d.steps - 1; t >= 0; --t) {
+    const std::int64_t cur = (d.steps - 1 - t) % 2;
+    T* dh_in = cache.dh.data() + cur * B * H;
+    T* dh_out = cache.dh.data() + (1 - cur) * B * H;
+    T* z = gates + t * B * G;
+    const T* cp = cache.c.data() + t * B * H;
+    const T* tc = cache.tc.data() + t * B * H;
+    const T* dyt = dy + t * B * H;
+    for (std::int64_t b = 0; b < B; ++b) {
+      T* dhb = dh_in + b * H;
+      for (std::int64_t j = j0; j < j1; ++j) dhb[j] += dyt[b * H + j];
+      T* zb = z + b * G;
+      cell_bwd<T>(nj, zb + j0, zb + H + j0, zb + 2 * H + j0, zb + 3 * H + j0, cp + b * H + j0, tc + b * H + j0,
+                  dhb + j0, dc + b * H + j0);
+    }
+    pool.barrier();  // all of dz_t is ready
+    // dh_{t-1}[:, j0:j1] = dz_t (B, 4H) x w_hh[:, j0:j1] (4H, nj)
+    if (nj > 0 && t > 0) blas::gemm<T>(false, false, B, nj, G, T(1), z, G, w_hh + j0, H, T(0), dh_out + j0, H);
+  }
+  pool.barrier();
+  // 2. weight gradients (rows of 4H split) and the input gradient (rows of T*B split)
+  const T* dz = gates;  // (T*B, 4H)
+  auto [r0, r1] = split_range(G, tid, nt, 8);
+  if (r1 > r0) {
+    // dw_hh[r0:r1] += dz[:, r0:r1]^T h_{0..T-1};  dw_ih[r0:r1] += dz[:, r0:r1]^T x
+    blas::gemm<T>(true, false, r1 - r0, H, M, T(1), dz + r0, G, cache.h.data(), H, T(1), dw_hh + r0 * H, H);
+    blas::gemm<T>(true, false, r1 - r0, d.K, M, T(1), dz + r0, G, x, d.K, T(1), dw_ih + r0 * d.K, d.K);
+    for (std::int64_t m = 0; m < M; ++m) {
+      const T* row = dz + m * G;
+      for (std::int64_t r = r0; r < r1; ++r) db_ih[r] += row[r], db_hh[r] += row[r];
+    }
+  }
+  if (dx) {
+    auto [m0, m1] = split_range(M, tid, nt);
+    if (m1 > m0) blas::gemm<T>(false, false, m1 - m0, d.K, G, T(1), dz + m0 * G, G, w_ih, d.K, T(0), dx + m0 * d.K, d.K);
+  }
+}
+
+#define WORDLM_INSTANTIATE(T)                                                                                      \
+  template void embedding_forward<T>(T*, const std::int32_t*, std::int64_t, std::int64_t, const T*, std::int64_t); \
+  template void embedding_backward<T>(T*, const T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t,  \
+                                      std::int64_t);                                                               \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t,      \
+                                  std::int64_t, std::int64_t);                                                     \
+  template void linear_backward_weights<T>(T*, T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t,   \
+                                           std::int64_t, std::int64_t);                                            \
+  template void linear_backward_input<T>(T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t,         \
+                                         std::int64_t, std::int64_t);                                              \
+  template void dropout_mask<T>(T*, std::int64_t, std::int64_t, float, std::uint64_t);                             \
+  template void dropout_apply<T>(T*, const T*, const T*, std::int64_t, std::int64_t);                              \
+  template double softmax_xent_forward<T>(const T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, \
+                                          double*);                                                                \
+  template void log_softmax_rows<T>(T*, std::int64_t, std::int64_t, std::int64_t);                                 \
+  template struct LstmCache<T>;                                                                                    \
+  template void lstm_forward<T>(LstmCache<T>&, const T*, const LstmDims&, const T*, const T*, const T*, const T*,  \
+                                int, int, ThreadPool&);                                                            \
+  template void lstm_backward<T>(LstmCache<T>&, const T*, const T*, const LstmDims&, const T*, const T*, T*, T*,   \
+                                 T*, T*, T*, int, int, ThreadPool&);
+
+WORDLM_INSTANTIATE(float)
+WORDLM_INSTANTIATE(double)
+
+}  // namespace wordlm::nn

@@ -1,0 +1,93 @@
+// The layers of the LSTM language model as raw-pointer functions, each forward next to its
+// backward with mirrored arguments (llm.c style). Gradients carry a `d` prefix and accumulate
+// with +=, except where a comment says "written". Every function works on a slice (row or
+// column range) so the model can split a layer across threads without the layer knowing.
+// Templated on float (production) and double (the gradient-check reference).
+#pragma once
+
+#include <cstdint>
+
+#include "core/aligned.hpp"
+#include "core/threads.hpp"
+
+namespace wordlm::nn {
+
+// ---- embedding ---------------------------------------------------------------------------------
+// out[n, :] = table[ids[n], :] for n in [n0, n1)           out: (N, E)   table: (V, E)
+template <class T>
+void embedding_forward(T* out, const std::int32_t* ids, std::int64_t n0, std::int64_t n1, const T* table, std::int64_t E);
+// dtable[ids[n], :] += dout[n, :] for all n whose id lies in [v0, v1) (threads own vocab rows,
+// so the scatter is race-free and its order is fixed)
+template <class T>
+void embedding_backward(T* dtable, const T* dout, const std::int32_t* ids, std::int64_t N, std::int64_t E,
+                        std::int64_t v0, std::int64_t v1);
+
+// ---- linear (decoder) --------------------------------------------------------------------------
+// out[m, n] = sum_k inp[m, k] w[n, k] + b[n], columns n in [n0, n1)   inp: (M, K) w: (N, K) out: (M, N)
+template <class T>
+void linear_forward(T* out, const T* inp, const T* w, const T* b, std::int64_t M, std::int64_t K, std::int64_t N,
+                    std::int64_t n0, std::int64_t n1);
+// Column slice [n0, n1): dw[n0:n1, :] += dout[:, n0:n1]^T inp; db[n0:n1] += colsum(dout).
+// Row slice [m0, m1): dinp[m0:m1, :] = dout[m0:m1, :] w  (written, not accumulated).
+template <class T>
+void linear_backward_weights(T* dw, T* db, const T* dout, const T* inp, std::int64_t M, std::int64_t K, std::int64_t N,
+                             std::int64_t n0, std::int64_t n1);
+template <class T>
+void linear_backward_input(T* dinp, const T* dout, const T* w, std::int64_t M, std::int64_t K, std::int64_t N,
+                           std::int64_t m0, std::int64_t m1);
+
+// ---- dropout (inverted: kept units scaled by 1/(1-p)) --------------------------------------------
+// mask[i] = (u(key, i) >= p) ? 1/(1-p) : 0 for i in [i0, i1); u is a counter-based uniform, so
+// the mask depends only on (key, i), never on threads.
+template <class T>
+void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key);
+// forward: y = x * mask;  backward: dx = dy * mask  (same operation; in place allowed)
+template <class T>
+void dropout_apply(T* y, const T* x, const T* mask, std::int64_t i0, std::int64_t i1);
+
+// ---- log-softmax + negative log-likelihood, fused with the gradient -----------------------------
+// For rows [m0, m1) of logits (M, V): returns sum_m -log softmax(logits[m])[target[m]], and
+// overwrites logits with d(loss)/d(logits) = (softmax - onehot(target)) * grad_scale.
+template <class T>
+double softmax_xent_forward_backward(T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
+                                     std::int64_t m1, T grad_scale);
+// Forward only: sum of NLL over rows [m0, m1), logits untouched; optional per-row NLL out.
+template <class T>
+double softmax_xent_forward(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
+                            std::int64_t m1, double* nll_out = nullptr);
+// In place log-softmax of rows [m0, m1).
+template <class T>
+void log_softmax_rows(T* x, std::int64_t V, std::int64_t m0, std::int64_t m1);
+
+// ---- LSTM layer over a window (PyTorch gate order i, f, g, o; separate b_ih, b_hh) --------------
+// Sizes: T steps, B batch, K input width, H hidden. Buffers (owned by the caller, sized once):
+template <class T>
+struct LstmCache {
+  AlignedBuffer<T> gates;  // (T, B, 4H): activations i,f,g,o after forward; d(pre-activation) after backward
+  AlignedBuffer<T> c;      // (T+1, B, H): c[0] = c0, c[t+1] = c_t
+  AlignedBuffer<T> h;      // (T+1, B, H): h[0] = h0, h[t+1] = h_t; rows 1..T are the layer output
+  AlignedBuffer<T> tc;     // (T, B, H): tanh(c_t)
+  AlignedBuffer<T> dh;     // (2, B, H): gradient reaching h from step t+1 (double buffer)
+  AlignedBuffer<T> dc;     // (B, H): gradient reaching c_t from step t+1
+  void reserve(std::int64_t steps, std::int64_t B, std::int64_t H);
+};
+
+struct LstmDims {
+  std::int64_t steps, B, K, H;
+};
+
+// Forward by one thread of a team: tid/nt pick this thread's slice (hidden units for the
+// recurrence, rows for the input projection); all threads of `pool` call it together and meet at
+// pool.barrier() between phases and after every time step. x: (T*B, K). h0/c0: (B, H) are copied
+// into cache.h[0]/cache.c[0] by the caller. Weights: w_ih (4H, K), w_hh (4H, H), biases (4H).
+template <class T>
+void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
+                  const T* b_hh, int tid, int nt, ThreadPool& pool);
+// Backward by one thread: dy (T*B, H) is the gradient of the output rows h[1..T] (no gradient
+// flows into h0/c0: the hidden state is detached between windows, as in pytorch/examples).
+// Accumulates dw_ih, dw_hh, db_ih, db_hh; writes dx (T*B, K) if dx is non-null.
+template <class T>
+void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
+                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool);
+
+}  // namespace wordlm::nn
