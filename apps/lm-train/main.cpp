@@ -1,0 +1,115 @@
+// lm-train: trains a word-level LSTM language model on a PTB-style corpus folder, with the flags
+// and log lines of pytorch/examples word_language_model/main.py. Parse -> train() -> report.
+#include <cmath>
+
+#include "cli/common.hpp"
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "data/corpus.hpp"
+#include "fmt/format.h"
+#include "model/config.hpp"
+#include "train/trainer.hpp"
+
+using namespace wordlm;
+
+int main(int argc, char** argv) {
+  CLI::App app{"lm-train: train a word-level LSTM language model (embedding -> LSTM -> linear) on a PTB-style corpus.\n"
+               "Logs go to stderr; the JSON report goes to stdout, or to --report FILE.",
+               "lm-train"};
+  cli::CommonOptions common;
+  TrainOptions o;
+  std::string data, preset_name, optimizer = "sgd", vocab_from = "train", rnn_type = "LSTM", report = "-";
+  double lr = -1;
+  bool dry_run = false;
+  app.add_option("--data", data, "Corpus folder with train.txt, valid.txt, test.txt (or ptb.*.txt)")->required();
+  app.add_option("--model", rnn_type, "Recurrent unit (LSTM only)")->capture_default_str();
+  app.add_option("--preset", preset_name, "Model sizes from a preset: small (2x200), medium (2x650), seed (V5000 256/512)");
+  app.add_option("--emsize", o.model.emsize, "Size of word embeddings")->capture_default_str();
+  app.add_option("--nhid", o.model.nhid, "Number of hidden units per layer")->capture_default_str();
+  app.add_option("--nlayers", o.model.nlayers, "Number of layers")->capture_default_str();
+  app.add_option("--lr", lr, "Initial learning rate (default 20 for sgd, 0.001 for adam/adamw)");
+  app.add_option("--clip", o.clip, "Gradient clipping (max total L2 norm; 0 disables)")->capture_default_str();
+  app.add_option("--epochs", o.epochs, "Upper epoch limit")->capture_default_str();
+  app.add_option("--batch_size,--batch-size", o.batch, "Batch size")->capture_default_str();
+  app.add_option("--eval-batch-size,--eval_batch_size", o.eval_batch, "Batch size for validation and test")->capture_default_str();
+  app.add_option("--bptt", o.bptt, "Sequence length (BPTT window)")->capture_default_str();
+  app.add_option("--dropout", o.model.dropout, "Dropout applied to layers (0 = no dropout)")->capture_default_str();
+  app.add_flag("--tied", o.model.tied, "Tie the word embedding and softmax weights (needs emsize == nhid)");
+  app.add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  app.add_option("--log-interval,--log_interval", o.log_interval, "Report interval (batches)")->capture_default_str();
+  app.add_option("--save", o.save, "Path to save the best model (safetensors)")->capture_default_str();
+  app.add_option("--save-resume", o.save_resume, "Resume checkpoint path (default: <save>.resume.safetensors)");
+  app.add_option("--resume", o.resume, "Continue training from a resume checkpoint (its hyperparameters and corpus options are kept)");
+  app.add_option("--optimizer", optimizer, "sgd (pytorch/examples), adam or adamw")->capture_default_str();
+  app.add_option("--weight-decay,--weight_decay", o.optim.weight_decay, "Weight decay (L2 for sgd/adam, decoupled for adamw)")->capture_default_str();
+  app.add_option("--max-minutes", o.max_minutes, "Time budget: stop after the batch that crosses it (0 = none)")->capture_default_str();
+  app.add_flag("--dry-run", dry_run, "Verify the setup: one epoch of at most 2 batches");
+  app.add_option("--report", report, "Write the JSON report here ('-' = stdout)")->capture_default_str();
+  app.add_option("--vocab-from", vocab_from, "Build the vocabulary from 'train' or 'all' splits (pytorch/examples parity)")->capture_default_str();
+  app.add_option("--max-vocab", o.corpus.max_vocab, "Keep the N most frequent words, map the rest to <unk> (0 = all)")->capture_default_str();
+  app.add_flag("--lowercase", o.corpus.lowercase, "Lowercase ASCII letters while reading the corpus");
+  common.add(app);
+
+  return cli::run(app, argc, argv, [&]() -> int {
+    common.apply();
+    if (rnn_type != "LSTM") throw_usage("--model " + rnn_type + ": only LSTM is supported");
+    o.optim.kind = parse_optimizer(optimizer);
+    if (!preset_name.empty()) {
+      const auto& p = preset(preset_name).config;
+      auto given = [&](const char* flag) { return app.count(flag) > 0; };
+      if (!given("--emsize")) o.model.emsize = p.emsize;
+      if (!given("--nhid")) o.model.nhid = p.nhid;
+      if (!given("--nlayers")) o.model.nlayers = p.nlayers;
+      if (!given("--dropout")) o.model.dropout = p.dropout;
+    }
+    if (vocab_from != "train" && vocab_from != "all") throw_usage("--vocab-from must be train or all");
+    o.corpus.vocab_from = vocab_from == "all" ? VocabFrom::All : VocabFrom::Train;
+    if (o.corpus.max_vocab < 0) throw_usage("--max-vocab must be >= 0");
+    o.lr = lr >= 0 ? lr : (o.optim.kind == OptimizerKind::Sgd ? 20.0 : 0.001);
+    if (app.count("--lr") && !(lr > 0)) throw_usage("--lr must be a positive number");
+    if (dry_run) o.epochs = 1;
+    o.threads = common.thread_count();
+    if (!o.resume.empty()) {
+      const std::int64_t epochs = o.epochs;
+      apply_resume_settings(o.resume, o);
+      o.epochs = epochs;
+    }
+    {
+      ModelConfig shape = o.model;  // the vocabulary size comes from the corpus later
+      shape.vocab_size = 1;
+      shape.validate(ErrorKind::Usage);
+    }
+    cli::check_not_same(data, o.save, "--save");
+    if (!o.resume.empty()) cli::check_not_same(o.resume, o.save, "--save");
+
+    Timer t;
+    const Corpus corpus = load_corpus(data, o.corpus);
+    cli::log_info(fmt::format("corpus {}: vocab {} | train {} tokens | valid {} ({} <unk>) | test {} ({} <unk>) | loaded in {}",
+                              data, corpus.vocab.size(), corpus.train.size(), corpus.valid.size(), corpus.valid.unk_mapped,
+                              corpus.test.size(), corpus.test.unk_mapped, cli::human_seconds(t.seconds())));
+    o.model.vocab_size = corpus.vocab.size();
+    cli::log_info(fmt::format("model: {} | {} parameters | optimizer {} lr {} clip {} | batch {} bptt {} | {} threads",
+                              o.model.describe(), param_count(o.model), optimizer_name(o.optim.kind), o.lr, o.clip,
+                              o.batch, o.bptt, o.threads));
+    o.stop = &cli::install_stop_handler();
+    o.log = [](const std::string& s) { cli::log_info(s); };
+    o.progress = [](const TrainProgress& p) {
+      cli::progress(fmt::format("epoch {} | {:5d}/{:5d} batches | loss {:5.2f} | {:6.0f} tok/s | {}", p.epoch, p.batch,
+                                p.batches, p.loss, p.tokens_per_sec, cli::human_seconds(p.elapsed)));
+    };
+    TrainOptions run = o;
+    if (dry_run) {
+      // at most two windows: a budget check cannot express it, so cut the corpus instead
+      Corpus small = corpus;
+      small.train.ids.resize(std::min<std::size_t>(small.train.ids.size(), static_cast<std::size_t>(o.batch * (2 * o.bptt + 1))));
+      const auto report_json = train(small, run);
+      cli::progress_done();
+      cli::emit_json(report_json, report);
+      return 0;
+    }
+    const auto report_json = train(corpus, run);
+    cli::progress_done();
+    cli::emit_json(report_json, report);
+    return 0;
+  });
+}

@@ -1,0 +1,169 @@
+// Shared CLI plumbing.
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <new>
+
+#include "core/error.hpp"
+#include "core/fileio.hpp"
+#include "core/threads.hpp"
+#include "fmt/format.h"
+#include "report/runinfo.hpp"
+
+namespace wordlm::cli {
+
+namespace {
+enum class Level { Quiet, Info, Debug };
+Level g_level = Level::Info;
+std::mutex g_mu;
+bool g_progress_shown = false;
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+
+bool stderr_tty() {
+  static const bool tty = ::isatty(2) == 1;
+  return tty;
+}
+
+void clear_progress_locked() {
+  if (g_progress_shown) {
+    std::fputs("\r\033[K", stderr);
+    g_progress_shown = false;
+  }
+}
+
+void write_line(const std::string& s) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  clear_progress_locked();
+  std::fputs(s.c_str(), stderr);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+void on_signal(int) {
+  if (g_signals.fetch_add(1) >= 1) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+  g_stop.store(true);
+}
+}  // namespace
+
+void log_line(const std::string& s) { write_line(s); }
+void log_info(const std::string& s) {
+  if (g_level != Level::Quiet) write_line(s);
+}
+void log_warn(const std::string& s) { write_line("warning: " + s); }
+void log_debug(const std::string& s) {
+  if (g_level == Level::Debug) write_line(s);
+}
+
+void progress(const std::string& s) {
+  if (!stderr_tty() || g_level == Level::Quiet) return;
+  std::lock_guard<std::mutex> lk(g_mu);
+  std::fputs("\r\033[K", stderr);
+  std::fputs(s.c_str(), stderr);
+  std::fflush(stderr);
+  g_progress_shown = true;
+}
+
+void progress_done() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  clear_progress_locked();
+  std::fflush(stderr);
+}
+
+const std::atomic<bool>& install_stop_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return g_stop;
+}
+
+void CommonOptions::add(CLI::App& app, bool with_threads) {
+  if (with_threads)
+    app.add_option("-t,--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1024));
+  app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
+  app.add_flag("-v,--verbose", verbose, "More detail on stderr");
+}
+
+void CommonOptions::apply() {
+  g_level = quiet ? Level::Quiet : verbose ? Level::Debug : Level::Info;
+  if (threads < 0) throw_usage("--threads must be >= 1");
+  if (threads > 256) throw_usage(fmt::format("--threads {} is more than this tool supports (256)", threads));
+  if (const std::string w = build_warning(); !w.empty()) log_warn(w);
+}
+
+int CommonOptions::thread_count() const { return threads > 0 ? threads : hardware_threads(); }
+
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  const std::string tool = app.get_name();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fflush(stdout);
+    std::cerr << tool << ": error: " << e.what() << "\n" << "Run with --help for more information.\n";
+    return exit_code(ErrorKind::Usage);
+  }
+  try {
+    return body();
+  } catch (const Error& e) {
+    progress_done();
+    std::cerr << tool << ": error: " << e.what() << "\n";
+    return exit_code(e.kind());
+  } catch (const std::bad_alloc&) {
+    progress_done();
+    std::cerr << tool << ": error: out of memory\n";
+    return exit_code(ErrorKind::Internal);
+  } catch (const std::exception& e) {
+    progress_done();
+    std::cerr << tool << ": error: internal: " << e.what() << "\n";
+    return exit_code(ErrorKind::Internal);
+  }
+}
+
+void emit_text(const std::string& text, const std::string& output) {
+  if (output.empty() || output == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (std::ferror(stdout)) throw Error(ErrorKind::Io, "stdout: write failed");
+    return;
+  }
+  write_file_atomic(output, text);
+}
+
+void emit_json(const nlohmann::json& j, const std::string& output) { emit_text(json_text(j), output); }
+
+void check_not_same(const std::string& input, const std::string& output, const char* what) {
+  if (!output.empty() && output != "-" && same_file(input, output))
+    throw_usage(fmt::format("{} {} is the same file as the input {}", what, output, input));
+}
+
+std::string human_bytes(double b) {
+  if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
+  if (b >= 1e6) return fmt::format("{:.2f} MB", b / 1e6);
+  if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
+  return fmt::format("{:.0f} B", b);
+}
+
+std::string human_seconds(double s) {
+  if (s < 1) return fmt::format("{:.0f} ms", s * 1e3);
+  if (s < 120) return fmt::format("{:.1f} s", s);
+  if (s < 7200) return fmt::format("{}m{:02d}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return fmt::format("{}h{:02d}m", static_cast<int>(s) / 3600, (static_cast<int>(s) % 3600) / 60);
+}
+
+}  // namespace wordlm::cli

@@ -1,0 +1,54 @@
+// What the four tools share at the command-line level (and nothing below the apps uses):
+// running a tool with uniform error handling and exit codes, logging and progress on stderr,
+// SIGINT as a stop request, results to stdout or an --output file.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "nlohmann/json_fwd.hpp"
+
+namespace wordlm::cli {
+
+// Parses argv with `app` and runs body(). Maps: --help/--version -> 0, CLI11 parse errors -> 64,
+// wordlm::Error -> its kind's exit code, std::bad_alloc -> 70 ("out of memory"), anything else
+// -> 70. Messages go to stderr as "<tool>: error: ...".
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+// Standard options every tool has: -t/--threads, -q/--quiet, -v/--verbose. Call before parsing;
+// apply() after parsing (sets the log level, validates threads).
+struct CommonOptions {
+  int threads = 0;  // 0 -> all hardware threads
+  bool quiet = false, verbose = false;
+  void add(CLI::App& app, bool with_threads = true);
+  void apply();
+  int thread_count() const;  // resolved
+};
+
+// Logging to stderr (plain lines, no prefixes: the tools' lines are meant to be read).
+void log_line(const std::string& s);
+void log_info(const std::string& s);   // suppressed by --quiet
+void log_warn(const std::string& s);   // "warning: ..."
+void log_debug(const std::string& s);  // only with --verbose
+
+// A single live status line on a terminal (stderr is a TTY and not --quiet); log_* calls clear it
+// first, so progress and log lines never interleave. No-op otherwise.
+void progress(const std::string& s);
+void progress_done();
+
+// SIGINT/SIGTERM set this flag (the first time); a second SIGINT terminates immediately.
+const std::atomic<bool>& install_stop_handler();
+
+// Writes JSON (pretty) to stdout ("-" or empty) or atomically to a file.
+void emit_json(const nlohmann::json& j, const std::string& output);
+void emit_text(const std::string& text, const std::string& output);
+
+// Refuses an output path that names an existing input (exit 64).
+void check_not_same(const std::string& input, const std::string& output, const char* what);
+
+std::string human_bytes(double bytes);
+std::string human_seconds(double s);
+
+}  // namespace wordlm::cli

@@ -1,0 +1,125 @@
+// InferenceModel: the forward-only LSTM LM used by evaluation, benchmarking and generation, for
+// fp32 and int8 checkpoints alike. Each weight matrix is an InferLinear that is either fp32
+// (OpenBLAS) or int8 (packed for the kernels, activations quantized dynamically per call), so a
+// checkpoint may mix them (lm-quantize --keep).
+//
+// Layout: W_ih, W_hh and the biases are permuted once at load into "unit-blocked" order: for each
+// block of 8 hidden units, 32 consecutive rows hold the i, f, g, o rows of those 8 units
+// (H is padded to Hp = 8*ceil(H/8) with zero rows). One 32-row group of the int8 GEMM (or one
+// slice of the fp32 GEMM) therefore yields whole units, a thread that owns a range of unit blocks
+// runs its recurrent matmul and its cell update without waiting for anyone, and each time step
+// costs a single barrier. Data flow per layer (layer-major, so W_hh stays hot in cache):
+//   Z = X W_ih^T + (b_ih + b_hh) over all steps at once; then per step z_t += h_{t-1} W_hh^T, cell.
+// No allocation happens per step or per call once the workspace has grown to the largest shape.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/aligned.hpp"
+#include "core/threads.hpp"
+#include "io/checkpoint.hpp"
+#include "kernels/kernels.hpp"
+#include "model/config.hpp"
+#include "quant/scheme.hpp"
+
+namespace wordlm {
+
+template <class T>
+class LstmLM;
+
+// y[m, r] = x[m, :] . W[r, :] (+ addend[m, r]) (+ bias[r]) for rows r of a (possibly permuted)
+// weight matrix, fp32 or int8.
+class InferLinear {
+ public:
+  static InferLinear from_f32(const float* w, std::int64_t N, std::int64_t K, const std::vector<std::int64_t>* src_row);
+  static InferLinear from_i8(const std::int8_t* q, const float* scale, bool per_tensor, std::int64_t N, std::int64_t K,
+                             const std::vector<std::int64_t>* src_row);
+  bool int8() const noexcept { return int8_; }
+  std::int64_t rows() const noexcept { return rows_; }      // logical rows (after the row map)
+  std::int64_t groups() const noexcept { return (rows_ + 31) / 32; }
+  std::int64_t K() const noexcept { return K_; }
+  std::uint64_t weight_bytes() const noexcept;               // as stored in a checkpoint
+  const kernels::PackedI8& packed() const noexcept { return packed_; }
+
+  // fp32 weights: rows [32*g0, 32*g1) clipped to rows(); x is (M, ldx) fp32.
+  void forward_f32(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t g0, std::int64_t g1, float* y,
+                   std::int64_t ldy, const float* addend, std::int64_t ld_add, const float* bias) const;
+  // int8 weights: qa holds the quantized activations of the M rows.
+  void forward_i8(const QAct& qa, std::int64_t M, std::int64_t g0, std::int64_t g1, float* y, std::int64_t ldy,
+                  const float* addend, std::int64_t ld_add, const float* bias) const;
+
+ private:
+  bool int8_ = false;
+  std::int64_t rows_ = 0, K_ = 0;
+  AlignedBuffer<float> w_;  // fp32: (rows, K)
+  kernels::PackedI8 packed_;
+  bool per_tensor_ = false;
+};
+
+struct InferOptions {
+  ActGranularity act = ActGranularity::PerRow;
+};
+
+class InferenceModel {
+ public:
+  static InferenceModel from_checkpoint(const Checkpoint& ck, const InferOptions& opt = {});
+  static InferenceModel from_params(const LstmLM<float>& m, const InferOptions& opt = {});  // fp32 weights
+
+  const ModelConfig& config() const noexcept { return cfg_; }
+  bool any_int8() const noexcept;
+  std::string describe() const;  // e.g. "fp32" or "int8 (embedding fp32)"
+  std::uint64_t weight_bytes() const noexcept;
+  ActGranularity act_granularity() const noexcept { return opt_.act; }
+
+  struct State {
+    AlignedBuffer<float> h, c;  // (L, B, H)
+    std::int64_t batch = 0;
+    void reset(const ModelConfig& cfg, std::int64_t B);
+  };
+
+  enum class Post { Logits, LogSoftmax, Nll };
+  // tokens (steps, B) row-major -> output() (steps*B, V): logits, or log-probabilities with
+  // LogSoftmax. With Nll, nll_out[m] = -log p(targets[m]) and output() keeps the logits.
+  // Throws Data naming the layer if an activation entering an int8 matmul is NaN or Inf.
+  void forward(const std::int32_t* tokens, std::int64_t steps, State& st, ThreadPool& pool, Post post = Post::Logits,
+               const std::int32_t* targets = nullptr, double* nll_out = nullptr);
+  const float* output() const noexcept { return logits_.data(); }
+
+ private:
+  struct Layer {
+    InferLinear ih, hh;
+    AlignedBuffer<float> bias;  // (4Hp) b_ih + b_hh, unit-blocked
+  };
+  void build_layout();
+  void reserve(std::int64_t steps, std::int64_t B, int threads);
+  void project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
+               const float* bias, std::int64_t ycols, int tid, int nt, ThreadPool& pool, int site);
+
+  ModelConfig cfg_;
+  InferOptions opt_;
+  std::int64_t Hp_ = 0;  // H rounded up to 8
+  std::vector<std::int64_t> blocked_rows_;  // unit-blocked row map (4Hp entries)
+  AlignedBuffer<float> emb_f32_;            // (V, E) when the embedding is fp32
+  AlignedBuffer<std::int8_t> emb_i8_;       // (V, E) when int8
+  AlignedBuffer<float> emb_scale_;          // (V) or (1)
+  bool emb_int8_ = false, emb_per_tensor_ = false;
+  std::vector<Layer> layers_;
+  InferLinear dec_;
+  AlignedBuffer<float> dec_bias_;  // (V)
+
+  // workspace
+  std::int64_t cap_rows_ = 0, cap_batch_ = 0;
+  int cap_threads_ = 0;
+  AlignedBuffer<float> xa_, xb_;   // (M, max(E, H)) layer inputs/outputs, alternating
+  AlignedBuffer<float> z_;         // (M, 4Hp) gate pre-activations
+  AlignedBuffer<float> logits_;    // (M, V)
+  QAct qx_;                        // shared quantized input of a projection
+  std::vector<QAct> qh_;           // per thread: quantized h_{t-1}
+  std::vector<float> part_lo_, part_hi_;  // per thread partial ranges (per-tensor activations)
+  int bad_site_ = -1;  // written via std::atomic_ref inside parallel regions
+};
+
+}  // namespace wordlm

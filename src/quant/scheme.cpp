@@ -1,0 +1,108 @@
+// Weight quantization (offline) and activation quantization helpers (run time).
+#include "quant/scheme.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace wordlm {
+
+const char* granularity_name(WeightGranularity g) noexcept { return g == WeightGranularity::PerRow ? "per-row" : "per-tensor"; }
+const char* granularity_name(ActGranularity g) noexcept { return g == ActGranularity::PerRow ? "per-row" : "per-tensor"; }
+
+WeightGranularity parse_weight_granularity(const std::string& s) {
+  if (s == "per-row" || s == "per-channel") return WeightGranularity::PerRow;
+  if (s == "per-tensor") return WeightGranularity::PerTensor;
+  throw_usage("granularity must be per-row or per-tensor, not '" + s + "'");
+}
+
+ActGranularity parse_act_granularity(const std::string& s) {
+  if (s == "per-row" || s == "per-token") return ActGranularity::PerRow;
+  if (s == "per-tensor") return ActGranularity::PerTensor;
+  throw_usage("activation granularity must be per-row or per-tensor, not '" + s + "'");
+}
+
+QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, WeightGranularity g,
+                                const std::string& name) {
+  QuantizedWeight out;
+  out.q.resize(static_cast<std::size_t>(N * K));
+  for (std::int64_t i = 0; i < N * K; ++i)
+    if (!std::isfinite(w[i])) throw_data("cannot quantize '" + name + "': element " + std::to_string(i) + " is not finite");
+  auto row_scale = [&](std::int64_t r0, std::int64_t r1) {
+    float m = 0;
+    for (std::int64_t i = r0 * K; i < r1 * K; ++i) m = std::max(m, std::fabs(w[i]));
+    return m > 0 ? m / 127.0f : 1.0f;
+  };
+  if (g == WeightGranularity::PerTensor) out.scale.push_back(row_scale(0, N));
+  else
+    for (std::int64_t n = 0; n < N; ++n) out.scale.push_back(row_scale(n, n + 1));
+  double err2 = 0, ref2 = 0;
+  for (std::int64_t n = 0; n < N; ++n) {
+    const float s = out.scale[g == WeightGranularity::PerTensor ? 0 : static_cast<std::size_t>(n)];
+    for (std::int64_t k = 0; k < K; ++k) {
+      const float v = w[n * K + k];
+      const float r = std::nearbyint(v / s);  // round half to even (default rounding mode)
+      const auto q = static_cast<std::int8_t>(std::clamp(r, -127.0f, 127.0f));
+      out.q[static_cast<std::size_t>(n * K + k)] = q;
+      const double e = double(v) - double(q) * double(s);
+      out.max_abs_err = std::max(out.max_abs_err, std::abs(e));
+      err2 += e * e;
+      ref2 += double(v) * double(v);
+    }
+  }
+  out.rel_rms_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+  return out;
+}
+
+void QAct::reserve(std::int64_t r, std::int64_t K) {
+  const std::int64_t kp = (K + 3) / 4 * 4;
+  if (r * kp > static_cast<std::int64_t>(q.size())) q.resize(static_cast<std::size_t>(r * kp));
+  if (r > static_cast<std::int64_t>(scale.size())) {
+    scale.resize(static_cast<std::size_t>(r));
+    zp.resize(static_cast<std::size_t>(r));
+  }
+  rows = r;
+  Kp = kp;
+}
+
+bool act_range(const float* x, std::int64_t ldx, std::int64_t K, std::int64_t m0, std::int64_t m1, float* lo, float* hi) {
+  const auto& k = kernels::active();
+  float l = 0, h = 0;
+  bool ok = true;
+  for (std::int64_t m = m0; m < m1; ++m) {
+    float rl, rh;
+    ok &= k.minmax(x + m * ldx, K, &rl, &rh);
+    l = std::min(l, rl);
+    h = std::max(h, rh);
+  }
+  *lo = l, *hi = h;
+  return ok;
+}
+
+bool quantize_act_rows(const float* x, std::int64_t ldx, std::int64_t K, std::int64_t Kp, std::int64_t m0,
+                       std::int64_t m1, ActGranularity g, float lo, float hi, QAct& qa) {
+  const auto& k = kernels::active();
+  bool ok = true;
+  const kernels::QParams shared = kernels::qparams_u7(lo, hi);
+  for (std::int64_t m = m0; m < m1; ++m) {
+    const float* row = x + m * ldx;
+    kernels::QParams p = shared;
+    if (g == ActGranularity::PerRow) {
+      float rl, rh;
+      if (!k.minmax(row, K, &rl, &rh)) {
+        ok = false;
+        continue;
+      }
+      p = kernels::qparams_u7(rl, rh);
+    }
+    std::uint8_t* q = qa.q.data() + m * Kp;
+    k.quantize_u7(row, K, p.inv_scale, p.zp, q);
+    for (std::int64_t i = K; i < Kp; ++i) q[i] = 0;
+    qa.scale[static_cast<std::size_t>(m)] = p.scale;
+    qa.zp[static_cast<std::size_t>(m)] = p.zp;
+  }
+  return ok;
+}
+
+}  // namespace wordlm

@@ -1,0 +1,46 @@
+// Optimizers over the flat parameter buffer, fused with gradient-norm clipping in one parallel
+// region: SGD exactly as pytorch/examples (p -= lr * g after clip_grad_norm_), Adam (L2 weight
+// decay folded into the gradient) and AdamW (decoupled weight decay), PyTorch's formulas.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/aligned.hpp"
+#include "core/threads.hpp"
+
+namespace wordlm {
+
+enum class OptimizerKind { Sgd, Adam, AdamW };
+const char* optimizer_name(OptimizerKind k) noexcept;
+OptimizerKind parse_optimizer(const std::string& s);  // throws Usage
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::Sgd;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& cfg, std::size_t n);
+  const OptimizerConfig& config() const noexcept { return cfg_; }
+  // Clips grads to total L2 norm `clip` (if clip > 0; PyTorch's clip_coef = clip / (norm + 1e-6),
+  // applied when < 1), then updates params. Returns the norm before clipping.
+  double step(float* params, float* grads, float lr, double clip, ThreadPool& pool);
+  std::int64_t steps() const noexcept { return t_; }
+
+  // Resume state: Adam moments (empty for SGD) and the step count.
+  AlignedBuffer<float>& exp_avg() noexcept { return m_; }
+  AlignedBuffer<float>& exp_avg_sq() noexcept { return v_; }
+  void set_steps(std::int64_t t) noexcept { t_ = t; }
+
+ private:
+  OptimizerConfig cfg_;
+  std::size_t n_;
+  AlignedBuffer<float> m_, v_;
+  std::int64_t t_ = 0;
+  std::vector<double> partial_;
+};
+
+}  // namespace wordlm
