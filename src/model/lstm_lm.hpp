@@ -50,6 +50,10 @@ class LstmLM {
   double step(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
               std::uint64_t dropout_key, bool backward, ThreadPool& pool);
 
+  // The logits (steps*B, V) of the last step() made without backward (backward overwrites them
+  // with their gradient).
+  const T* logits() const noexcept { return logits_.data(); }
+
   AlignedBuffer<T> params;  // flat, layout by param_specs()
   AlignedBuffer<T> grads;   // same layout
 

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Convert a PyTorch word_language_model checkpoint into a wordlm checkpoint.
+
+pytorch/examples' main.py saves the whole model (torch.save(model, f)); a plain state dict works
+too. The vocabulary is rebuilt from the corpus exactly as its data.py does (train, valid, test,
+first occurrence, <eos> per line), so word ids match the PyTorch run.
+
+  /usr/bin/python3 scripts/import_pytorch.py --checkpoint model.pt --data CORPUS --output model.safetensors
+"""
+import argparse
+import json
+import os
+import sys
+import types
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import wordlm_st  # noqa: E402
+
+
+def rnn_model_class(torch):
+    nn = torch.nn
+
+    class RNNModel(nn.Module):
+        """pytorch/examples word_language_model/model.py RNNModel (LSTM branch), for unpickling."""
+
+        def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, dropout=0.5, tie_weights=False):
+            super().__init__()
+            self.ntoken = ntoken
+            self.drop = nn.Dropout(dropout)
+            self.encoder = nn.Embedding(ntoken, ninp)
+            self.rnn = getattr(nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
+            self.decoder = nn.Linear(nhid, ntoken)
+            if tie_weights:
+                self.decoder.weight = self.encoder.weight
+            self.rnn_type, self.nhid, self.nlayers = rnn_type, nhid, nlayers
+
+        def forward(self, input, hidden):
+            emb = self.drop(self.encoder(input))
+            output, hidden = self.rnn(emb, hidden)
+            output = self.drop(output)
+            decoded = self.decoder(output).view(-1, self.ntoken)
+            return torch.nn.functional.log_softmax(decoded, dim=1), hidden
+
+        def init_hidden(self, bsz):
+            w = next(self.parameters())
+            return (w.new_zeros(self.nlayers, bsz, self.nhid), w.new_zeros(self.nlayers, bsz, self.nhid))
+
+    # pickles of pytorch/examples models name the class model.RNNModel
+    RNNModel.__module__, RNNModel.__qualname__ = "model", "RNNModel"
+    return RNNModel
+
+
+def load_state(torch, path):
+    # main.py pickles the model object of module `model`: make that module importable.
+    mod = types.ModuleType("model")
+    mod.RNNModel = rnn_model_class(torch)
+    sys.modules.setdefault("model", mod)
+    obj = torch.load(path, map_location="cpu")
+    if isinstance(obj, dict):
+        state = obj.get("state_dict", obj)
+        dropout = obj.get("dropout", 0.0) if "state_dict" in obj else 0.0
+    else:
+        state = obj.state_dict()
+        dropout = float(obj.drop.p)
+    if getattr(obj, "rnn_type", "LSTM") != "LSTM":
+        sys.exit(f"import_pytorch: only LSTM models are supported, not {obj.rnn_type}")
+    return state, dropout
+
+
+def convert(torch, checkpoint, corpus_dir, output, vocab=None):
+    state, dropout = load_state(torch, checkpoint)
+    enc = state["encoder.weight"]
+    V, E = enc.shape
+    H = state["rnn.weight_hh_l0"].shape[1]
+    L = sum(1 for k in state if k.startswith("rnn.weight_ih_l"))
+    tied = "decoder.weight" in state and state["decoder.weight"].data_ptr() == enc.data_ptr()
+    if vocab is None:
+        vocab = wordlm_st.read_vocab_like_pytorch_examples(corpus_dir)
+    if len(vocab) != V:
+        sys.exit(f"import_pytorch: the corpus gives {len(vocab)} words but the model has {V}")
+    names = ["encoder.weight"]
+    for k in range(L):
+        names += [f"rnn.weight_ih_l{k}", f"rnn.weight_hh_l{k}", f"rnn.bias_ih_l{k}", f"rnn.bias_hh_l{k}"]
+    if not tied:
+        names.append("decoder.weight")
+    names.append("decoder.bias")
+    tensors = []
+    for n in names:
+        t = state[n].detach().float().contiguous()
+        tensors.append((n, "F32", list(t.shape), t.flatten().tolist()))
+    config = {"vocab_size": V, "emsize": E, "nhid": H, "nlayers": L, "tied": bool(tied), "dropout": dropout}
+    prov = {"tool": "import_pytorch.py", "source": os.path.abspath(checkpoint), "corpus_dir": os.path.abspath(corpus_dir),
+            "vocab": "pytorch/examples data.py (train+valid+test)", "torch": torch.__version__}
+    wordlm_st.write(output, tensors, wordlm_st.model_metadata(config, vocab, prov))
+    return config
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="PyTorch model (torch.save(model)) or state dict")
+    ap.add_argument("--data", required=True, help="the corpus folder it was trained on")
+    ap.add_argument("--output", required=True, help="wordlm checkpoint to write")
+    a = ap.parse_args()
+    try:
+        import torch
+    except ImportError:
+        sys.exit("import_pytorch: PyTorch is not installed (apt-get install python3-torch)")
+    cfg = convert(torch, a.checkpoint, a.data, a.output)
+    print(json.dumps({"output": a.output, "config": cfg}))
+
+
+if __name__ == "__main__":
+    main()
