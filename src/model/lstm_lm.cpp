@@ -86,7 +86,12 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
   const T* dec_b = param(spec(ParamRole::DecoderBias));
   auto site_key = [&](std::int64_t s) { return mix64(dropout_key ^ mix64(static_cast<std::uint64_t>(s) + 1)); };
 
+  PhaseTimer* prof = profile.enabled() ? &profile : nullptr;
+  if (prof) prof->start();
   pool.run([&](int tid, int nt) {
+    auto mark = [&](const char* name) {
+      if (prof && tid == 0) prof->mark(name);
+    };
     // ---- forward ------------------------------------------------------------------------------
     if (backward) {
       auto [g0, g1] = split_range(static_cast<std::int64_t>(grads.size()), tid, nt, 16);
@@ -108,9 +113,10 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
       pool.barrier();
       const std::int64_t K = cfg_.input_size(l);
       const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
+      mark("embedding, dropout, copies");
       nn::lstm_forward<T>(cache, x, {steps, B, K, H}, param(spec(ParamRole::WeightIH, l)),
                           param(spec(ParamRole::WeightHH, l)), param(spec(ParamRole::BiasIH, l)),
-                          param(spec(ParamRole::BiasHH, l)), tid, nt, pool);
+                          param(spec(ParamRole::BiasHH, l)), tid, nt, pool, prof && tid == 0 ? prof : nullptr);
       // dropout on the layer output: into the next layer's input, or the decoder input
       const T* y = cache.h.data() + B * H;  // rows 1..steps
       T* next = l + 1 < L ? xin_[static_cast<std::size_t>(l + 1)].data() : top_.data();
@@ -123,11 +129,13 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
       }
     }
     pool.barrier();
+    mark("embedding, dropout, copies");
     {
       auto [v0, v1] = split_range(V, tid, nt, 16);
       nn::linear_forward<T>(logits_.data(), top_.data(), dec_w, dec_b, M, H, V, v0, v1);
     }
     pool.barrier();
+    mark("decoder forward");
     // ---- loss (and its gradient) ----------------------------------------------------------------
     if (backward)
       partial_loss_[static_cast<std::size_t>(tid)] =
@@ -136,16 +144,20 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
       partial_loss_[static_cast<std::size_t>(tid)] = nn::softmax_xent_forward<T>(logits_.data(), targets, V, m0, m1);
     if (!backward) return;
     pool.barrier();
+    mark("softmax+loss");
     // ---- backward -------------------------------------------------------------------------------
     {
       auto [v0, v1] = split_range(V, tid, nt, 16);
       nn::linear_backward_weights<T>(grad(spec(ParamRole::DecoderWeight)), grad(spec(ParamRole::DecoderBias)),
                                      logits_.data(), top_.data(), M, H, V, v0, v1);
     }
+    pool.barrier();
+    mark("decoder backward (weights)");
     T* dy = dbuf_[0].data();  // (M, H) gradient of the top layer's output
     nn::linear_backward_input<T>(dy, logits_.data(), dec_w, M, H, V, m0, m1);
     if (drop) nn::dropout_apply<T>(dy, dy, masks_[static_cast<std::size_t>(L)].data(), m0 * H, m1 * H);
     pool.barrier();
+    mark("decoder backward (input)");
     for (std::int64_t l = L - 1; l >= 0; --l) {
       const std::int64_t K = cfg_.input_size(l);
       T* dx = dbuf_[(L - l) % 2].data();  // (M, K)
@@ -153,15 +165,19 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
       nn::lstm_backward<T>(caches_[static_cast<std::size_t>(l)], x, dy, {steps, B, K, H},
                            param(spec(ParamRole::WeightIH, l)), param(spec(ParamRole::WeightHH, l)), dx,
                            grad(spec(ParamRole::WeightIH, l)), grad(spec(ParamRole::WeightHH, l)),
-                           grad(spec(ParamRole::BiasIH, l)), grad(spec(ParamRole::BiasHH, l)), tid, nt, pool);
+                           grad(spec(ParamRole::BiasIH, l)), grad(spec(ParamRole::BiasHH, l)), tid, nt, pool,
+                           prof && tid == 0 ? prof : nullptr);
       if (drop) nn::dropout_apply<T>(dx, dx, masks_[static_cast<std::size_t>(l)].data(), m0 * K, m1 * K);
       pool.barrier();
+      mark("lstm backward: dropout");
       dy = dx;
     }
     {
       auto [v0, v1] = split_range(V, tid, nt, 16);
       nn::embedding_backward<T>(grad(spec(ParamRole::Embedding)), dy, inputs, M, E, v0, v1);
     }
+    pool.barrier();
+    mark("embedding backward");
   });
 
   // carry the final hidden state (detached) to the next window

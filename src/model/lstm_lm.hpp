@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/aligned.hpp"
+#include "core/phase_timer.hpp"
 #include "core/rng.hpp"
 #include "core/threads.hpp"
 #include "model/config.hpp"
@@ -53,6 +54,8 @@ class LstmLM {
   // The logits (steps*B, V) of the last step() made without backward (backward overwrites them
   // with their gradient).
   const T* logits() const noexcept { return logits_.data(); }
+
+  PhaseTimer profile;  // enable() to time the phases of step() (thread 0, at barriers)
 
   AlignedBuffer<T> params;  // flat, layout by param_specs()
   AlignedBuffer<T> grads;   // same layout

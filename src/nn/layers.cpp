@@ -157,6 +157,8 @@ void LstmCache<T>::reserve(std::int64_t T_, std::int64_t B, std::int64_t H) {
   need(tc, T_ * B * H);
   need(dh, 2 * B * H);
   need(dc, B * H);
+  need(whh, 4 * H * H);
+  need(zrec, B * 4 * H);
 }
 
 namespace {
@@ -180,7 +182,7 @@ void cell_bwd(std::int64_t n, T* ai, T* af, T* ag, T* ao, const T* cp, const T* 
 
 template <class T>
 void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, int tid, int nt, ThreadPool& pool) {
+                  const T* b_hh, int tid, int nt, ThreadPool& pool, PhaseTimer* prof) {
   const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
   T* gates = cache.gates.data();  // (T, B, 4H)
   // 1. input projection for all steps at once: gates = x w_ih^T + (b_ih + b_hh), rows split
@@ -191,9 +193,16 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w
     if (m1 > m0) blas::gemm<T>(false, true, m1 - m0, G, d.K, T(1), x + m0 * d.K, d.K, w_ih, d.K, T(1), gates + m0 * G, G);
   }
   pool.barrier();
-  // 2. the recurrence, hidden units split across threads (one barrier per step)
+  if (prof) prof->mark("lstm forward: input projection");
+  // 2. the recurrence, hidden units split across threads (one barrier per step). Each thread
+  //    owns units [j0, j1); its i, f, g, o rows of w_hh are copied next to each other (whh) so
+  //    that one GEMM per step computes all four gates of its units (into zrec).
   auto [j0, j1] = split_range(H, tid, nt, 8);
   const std::int64_t nj = j1 - j0;
+  T* wt = cache.whh.data() + 4 * j0 * H;  // (4 nj, H)
+  for (int g = 0; g < 4; ++g)
+    if (nj > 0) std::memcpy(wt + g * nj * H, w_hh + (g * H + j0) * H, sizeof(T) * static_cast<std::size_t>(nj * H));
+  T* zr = cache.zrec.data() + 4 * j0;  // (B, 4 nj) with row stride 4H
   for (std::int64_t t = 0; t < d.steps; ++t) {
     T* z = gates + t * B * G;
     const T* hp = cache.h.data() + t * B * H;
@@ -202,21 +211,25 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w
     T* hn = cache.h.data() + (t + 1) * B * H;
     T* tc = cache.tc.data() + t * B * H;
     if (nj > 0) {
-      for (int g = 0; g < 4; ++g)  // z[:, gH + j0 : gH + j1] += h_{t-1} w_hh[gH + j0 : gH + j1, :]^T
-        blas::gemm<T>(false, true, B, nj, H, T(1), hp, H, w_hh + (g * H + j0) * H, H, T(1), z + g * H + j0, G);
+      blas::gemm<T>(false, true, B, 4 * nj, H, T(1), hp, H, wt, H, T(0), zr, G);
       for (std::int64_t b = 0; b < B; ++b) {
         T* zb = z + b * G;
+        const T* rb = zr + b * G;
+        for (int g = 0; g < 4; ++g)
+          for (std::int64_t j = 0; j < nj; ++j) zb[g * H + j0 + j] += rb[g * nj + j];
         cell_fwd<T>(nj, zb + j0, zb + H + j0, zb + 2 * H + j0, zb + 3 * H + j0, cp + b * H + j0, cn + b * H + j0,
                     hn + b * H + j0, tc + b * H + j0);
       }
     }
     pool.barrier();
   }
+  if (prof) prof->mark("lstm forward: recurrence");
 }
 
 template <class T>
 void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
-                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool) {
+                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool,
+                   PhaseTimer* prof) {
   const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
   T* gates = cache.gates.data();
   auto [j0, j1] = split_range(H, tid, nt, 8);
@@ -245,6 +258,7 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
     if (nj > 0 && t > 0) blas::gemm<T>(false, false, B, nj, G, T(1), z, G, w_hh + j0, H, T(0), dh_out + j0, H);
   }
   pool.barrier();
+  if (prof) prof->mark("lstm backward: recurrence");
   // 2. weight gradients (rows of 4H split) and the input gradient (rows of T*B split)
   const T* dz = gates;  // (T*B, 4H)
   auto [r0, r1] = split_range(G, tid, nt, 8);
@@ -261,6 +275,8 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
     auto [m0, m1] = split_range(M, tid, nt);
     if (m1 > m0) blas::gemm<T>(false, false, m1 - m0, d.K, G, T(1), dz + m0 * G, G, w_ih, d.K, T(0), dx + m0 * d.K, d.K);
   }
+  pool.barrier();
+  if (prof) prof->mark("lstm backward: weight and input gradients");
 }
 
 #define WORDLM_INSTANTIATE(T)                                                                                      \
@@ -280,9 +296,9 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   template void log_softmax_rows<T>(T*, std::int64_t, std::int64_t, std::int64_t);                                 \
   template struct LstmCache<T>;                                                                                    \
   template void lstm_forward<T>(LstmCache<T>&, const T*, const LstmDims&, const T*, const T*, const T*, const T*,  \
-                                int, int, ThreadPool&);                                                            \
+                                int, int, ThreadPool&, PhaseTimer*);                                               \
   template void lstm_backward<T>(LstmCache<T>&, const T*, const T*, const LstmDims&, const T*, const T*, T*, T*,   \
-                                 T*, T*, T*, int, int, ThreadPool&);
+                                 T*, T*, T*, int, int, ThreadPool&, PhaseTimer*);
 
 WORDLM_INSTANTIATE(float)
 WORDLM_INSTANTIATE(double)

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/aligned.hpp"
+#include "core/phase_timer.hpp"
 #include "core/threads.hpp"
 
 namespace wordlm::nn {
@@ -69,6 +70,8 @@ struct LstmCache {
   AlignedBuffer<T> tc;     // (T, B, H): tanh(c_t)
   AlignedBuffer<T> dh;     // (2, B, H): gradient reaching h from step t+1 (double buffer)
   AlignedBuffer<T> dc;     // (B, H): gradient reaching c_t from step t+1
+  AlignedBuffer<T> whh;    // (4H, H): w_hh rows regrouped per thread, [i f g o] rows of its units
+  AlignedBuffer<T> zrec;   // (B, 4H): h_{t-1} whh^T in that regrouped column order
   void reserve(std::int64_t steps, std::int64_t B, std::int64_t H);
 };
 
@@ -78,16 +81,17 @@ struct LstmDims {
 
 // Forward by one thread of a team: tid/nt pick this thread's slice (hidden units for the
 // recurrence, rows for the input projection); all threads of `pool` call it together and meet at
-// pool.barrier() between phases and after every time step. x: (T*B, K). h0/c0: (B, H) are copied
+// pool.barrier() between phases and after every time step. prof (thread 0 only) times phases. x: (T*B, K). h0/c0: (B, H) are copied
 // into cache.h[0]/cache.c[0] by the caller. Weights: w_ih (4H, K), w_hh (4H, H), biases (4H).
 template <class T>
 void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, int tid, int nt, ThreadPool& pool);
+                  const T* b_hh, int tid, int nt, ThreadPool& pool, PhaseTimer* prof = nullptr);
 // Backward by one thread: dy (T*B, H) is the gradient of the output rows h[1..T] (no gradient
 // flows into h0/c0: the hidden state is detached between windows, as in pytorch/examples).
 // Accumulates dw_ih, dw_hh, db_ih, db_hh; writes dx (T*B, K) if dx is non-null.
 template <class T>
 void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
-                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool);
+                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool,
+                   PhaseTimer* prof = nullptr);
 
 }  // namespace wordlm::nn

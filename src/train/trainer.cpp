@@ -154,6 +154,7 @@ json train(const Corpus& corpus, TrainOptions o) {
   if (!(o.clip >= 0) || !std::isfinite(o.clip)) throw_usage("--clip must be >= 0");
   if (o.log_interval < 1) throw_usage("--log-interval must be at least 1");
   if (o.max_minutes < 0 || !std::isfinite(o.max_minutes)) throw_usage("--max-minutes must be >= 0");
+  if (o.max_batches < 0) throw_usage("--max-batches must be >= 0");
   if (o.save_resume.empty()) o.save_resume = default_resume_path(o.save);
   o.model.vocab_size = corpus.vocab.size();
   o.model.validate(ErrorKind::Usage);
@@ -172,6 +173,7 @@ json train(const Corpus& corpus, TrainOptions o) {
 
   ThreadPool pool(o.threads);
   LstmLM<float> model(o.model);
+  model.profile.enable(o.profile);
   Optimizer optimizer(o.optim, model.params.size());
   LstmLM<float>::Hidden hidden;
   hidden.reset(o.model, o.batch);
@@ -248,6 +250,9 @@ json train(const Corpus& corpus, TrainOptions o) {
   const std::int64_t shown_batches = train_data.rows / o.bptt;  // pytorch's len(train_data) // bptt
   const double budget = o.max_minutes * 60.0;
   Timer run_timer;
+  double train_seconds = 0;      // this invocation, training batches only (no validation)
+  std::int64_t train_tokens = 0;
+  std::int64_t batches_run = 0;
   std::string stop_reason = "completed";
   bool stopped = false;
   const std::string sep89(89, '-'), eq89(89, '=');
@@ -260,6 +265,7 @@ json train(const Corpus& corpus, TrainOptions o) {
     Timer interval_timer;
     if (pos.batch == 0) hidden.reset(o.model, o.batch);
     for (; pos.batch < nwin; ++pos.batch) {
+      Timer batch_timer;
       const Window w = window(train_data.rows, o.bptt, pos.batch);
       const std::uint64_t key = mix64(o.seed * 0x9E3779B97F4A7C15ull ^ mix64(static_cast<std::uint64_t>(pos.global_step) + 1)) | 1;
       const double loss = model.step(train_data.row(w.start), train_data.row(w.start + 1), w.seq_len, hidden, key, true, pool);
@@ -267,13 +273,18 @@ json train(const Corpus& corpus, TrainOptions o) {
         throw Error(ErrorKind::Diverged,
                     fmt::format("training diverged at epoch {} batch {}: loss is {}; {} is intact (try a lower --lr or --clip)",
                                 pos.epoch, pos.batch, loss, pos.has_best ? o.save : std::string("no model was saved")));
+      if (o.profile) model.profile.start();
       const double norm = optimizer.step(model.params.data(), model.grads.data(), static_cast<float>(pos.lr), o.clip, pool);
+      model.profile.mark("clip + optimizer");
       if (!std::isfinite(norm))
         throw Error(ErrorKind::Diverged,
                     fmt::format("training diverged at epoch {} batch {}: gradient norm is {}; {} is intact", pos.epoch,
                                 pos.batch, norm, pos.has_best ? o.save : std::string("no model was saved")));
       ++pos.global_step;
+      ++batches_run;
+      train_seconds += batch_timer.seconds();
       const std::int64_t toks = w.seq_len * o.batch;
+      train_tokens += toks;
       interval_loss += loss, ++interval_batches, interval_tokens += toks;
       pos.epoch_loss_sum += loss * double(toks), pos.epoch_tokens += toks;
       if (pos.batch % o.log_interval == 0 && pos.batch > 0) {
@@ -295,8 +306,9 @@ json train(const Corpus& corpus, TrainOptions o) {
       }
       const bool interrupted = o.stop && o.stop->load();
       const bool out_of_time = budget > 0 && run_timer.seconds() >= budget;
-      if (interrupted || out_of_time) {
-        stop_reason = interrupted ? "interrupted" : "time budget";
+      const bool batch_limit = o.max_batches > 0 && batches_run >= o.max_batches;
+      if (interrupted || out_of_time || batch_limit) {
+        stop_reason = interrupted ? "interrupted" : out_of_time ? "time budget" : "batch limit";
         stopped = true;
         ++pos.batch;
         break;
@@ -341,7 +353,8 @@ json train(const Corpus& corpus, TrainOptions o) {
 
   if (stopped) {
     log(sep89);
-    log(stop_reason == "interrupted" ? "Exiting from training early" : "Exiting from training early: time budget reached");
+    log(stop_reason == "interrupted" ? "Exiting from training early"
+                                     : "Exiting from training early: " + stop_reason + " reached");
     Position here = pos;
     here.total_seconds = pos.total_seconds + run_timer.seconds();
     if (pos.batch >= nwin) here.epoch = pos.epoch + 1, here.batch = 0;  // stopped exactly at an epoch end
@@ -357,6 +370,13 @@ json train(const Corpus& corpus, TrainOptions o) {
     }
   }
 
+  if (o.profile && batches_run > 0) {
+    double total = 0;
+    for (const auto& [_, sec] : model.profile.phases()) total += sec;
+    log(fmt::format("profile over {} batches ({:.1f} ms/batch):", batches_run, 1e3 * total / double(batches_run)));
+    for (const auto& [name, sec] : model.profile.phases())
+      log(fmt::format("  {:<44} {:8.2f} ms/batch {:5.1f}%", name, 1e3 * sec / double(batches_run), 100 * sec / total));
+  }
   // ---- test the best model, as loaded back from disk
   const Checkpoint best = load_checkpoint(o.save);
   InferenceModel im = InferenceModel::from_checkpoint(best);
@@ -384,6 +404,9 @@ json train(const Corpus& corpus, TrainOptions o) {
                  {"test_ppl_err", test.nll.ppl_err()},
                  {"test_tokens", test.tokens},
                  {"total_seconds", pos.total_seconds + run_timer.seconds()},
+                 {"train_tokens", train_tokens},
+                 {"train_seconds", train_seconds},
+                 {"train_tokens_per_sec", train_seconds > 0 ? double(train_tokens) / train_seconds : 0.0},
                  {"stop_reason", stop_reason},
                  {"save", o.save},
                  {"save_resume", o.save_resume}};

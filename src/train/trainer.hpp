@@ -45,6 +45,8 @@ struct TrainOptions {
   int threads = 1;
   OptimizerConfig optim;
   double max_minutes = 0;   // 0: no time budget
+  std::int64_t max_batches = 0;  // 0: no limit; else stop after this many batches (benchmarking)
+  bool profile = false;          // log where a training step spends its time, at the end
   CorpusOptions corpus;     // recorded so a resume can reload the corpus the same way
   const std::atomic<bool>* stop = nullptr;
   std::function<void(const std::string&)> log;             // one human line (stderr)

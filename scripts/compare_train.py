@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Training speed, wordlm vs PyTorch, side by side on this machine (issue: >= 1.5x PyTorch's best
+2-thread setting, >= 1.1x at 1 thread). Runs `lm-train --max-batches N` and
+scripts/pytorch_train.py with the same corpus and hyperparameters, alternating the two, R times
+each, and prints medians, spread (min..max) and ratios as markdown; --json writes everything.
+
+  /usr/bin/python3 scripts/compare_train.py --data data/brown [--preset small|seed] [--batches 60] [--reps 3]
+
+PyTorch thread settings tried: 1/1, 1/2, 2/2 (torch threads / OpenBLAS threads), with
+OMP_WAIT_POLICY=passive whenever more than one thread is involved; its best is the reference.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRESETS = {"small": dict(emsize=200, nhid=200, nlayers=2, dropout=0.2),
+           "seed": dict(emsize=256, nhid=512, nlayers=2, dropout=0.2)}
+
+
+def run_wordlm(a, threads):
+    p = PRESETS[a.preset]
+    cmd = [os.path.join(a.build, "lm-train"), "--data", a.data, "--emsize", str(p["emsize"]), "--nhid", str(p["nhid"]),
+           "--nlayers", str(p["nlayers"]), "--dropout", str(p["dropout"]), "--max-batches", str(a.batches),
+           "-t", str(threads), "--save", os.path.join(a.tmp, "cmp.safetensors"), "-q"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["train_tokens_per_sec"]
+
+
+def run_torch(a, threads, blas):
+    p = PRESETS[a.preset]
+    cmd = ["/usr/bin/python3", os.path.join(ROOT, "scripts", "pytorch_train.py"), "--data", a.data,
+           "--emsize", str(p["emsize"]), "--nhid", str(p["nhid"]), "--nlayers", str(p["nlayers"]),
+           "--dropout", str(p["dropout"]), "--max-batches", str(a.batches), "--threads", str(threads),
+           "--blas-threads", str(blas), "--no-valid"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["tokens_per_sec"]
+
+
+def summary(v):
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    ap.add_argument("--batches", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--tmp", default="/tmp")
+    ap.add_argument("--json", help="write all samples here")
+    a = ap.parse_args()
+    try:
+        subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, capture_output=True)
+        have_torch = True
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        have_torch = False
+        print("PyTorch is not installed (apt-get install python3-torch): showing wordlm only", file=sys.stderr)
+    settings = [("wordlm", 1, 1), ("wordlm", 2, 2)]
+    if have_torch:
+        settings += [("pytorch", 1, 1), ("pytorch", 1, 2), ("pytorch", 2, 2)]
+    samples = {s: [] for s in settings}
+    for r in range(a.reps):
+        for s in settings:  # interleaved, so drift on a shared machine hits every setting alike
+            v = run_wordlm(a, s[1]) if s[0] == "wordlm" else run_torch(a, s[1], s[2])
+            samples[s].append(v)
+            print(f"rep {r + 1}: {s[0]} {s[1]}/{s[2]}: {v:,.0f} tokens/s", file=sys.stderr)
+    res = {f"{k[0]} {k[1]}/{k[2]}": summary(v) for k, v in samples.items()}
+    print(f"### training tokens/s, preset {a.preset}, {a.batches} batches x {a.reps} runs (median, min..max)\n")
+    print("| setting | tokens/s | spread |")
+    print("| --- | ---: | --- |")
+    for k, v in res.items():
+        print(f"| {k} | {v['median']:,.0f} | {v['min']:,.0f}..{v['max']:,.0f} |")
+    if have_torch:
+        t1 = res["pytorch 1/1"]["median"]
+        t2 = max(res["pytorch 1/2"]["median"], res["pytorch 2/2"]["median"])
+        best2 = "1/2" if res["pytorch 1/2"]["median"] >= res["pytorch 2/2"]["median"] else "2/2"
+        print(f"\nwordlm 1 thread vs PyTorch 1/1: **{res['wordlm 1/1']['median'] / t1:.2f}x** (target >= 1.1x)")
+        print(f"wordlm 2 threads vs PyTorch best 2-thread setting ({best2}): **{res['wordlm 2/2']['median'] / t2:.2f}x** (target >= 1.5x)")
+        res["ratios"] = {"one_thread": res["wordlm 1/1"]["median"] / t1, "two_threads": res["wordlm 2/2"]["median"] / t2,
+                         "pytorch_best_two_thread_setting": best2}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
