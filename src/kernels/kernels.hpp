@@ -26,6 +26,13 @@
 //   An optional source-row map lets a caller permute rows at pack time (the LSTM interleaves
 //   the i, f, g, o rows of each block of 8 units so one row group computes 8 whole units).
 //
+// ---- fp32 GEMM for small M (batch-1 decode, recurrent steps): y = x W^T (+ addend) (+ bias)
+//   with W packed once at load (PackedF32): rows padded to Np = 32 * ceil(N / 32); panel p holds
+//   rows 16p..16p+15 as K steps of 16 consecutive floats. acc[m][r] is one fused multiply-add
+//   chain over k = 0..K-1 in increasing order (no k splitting), then v = acc (+ addend) (+ bias):
+//   the scalar reference computes exactly that with std::fma, so results are bit-identical.
+//   OpenBLAS stays the engine for large M, where its packing cost is amortized.
+//
 // ---- fp32 reductions (softmax) use 8 lanes: lane l accumulates elements j = l (mod 8) in
 //   increasing j, then lanes combine as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Both tables do
 //   exactly this, so sums are bit-identical too.
@@ -62,6 +69,26 @@ void pack_i8(const std::int8_t* w, const float* scale, bool per_tensor, std::int
 // Recovers w[r][k] from the packed layout (tests).
 std::int8_t packed_at(const PackedI8& p, std::int64_t r, std::int64_t k) noexcept;
 
+struct PackedF32 {
+  std::int64_t N = 0, K = 0, Np = 0;
+  AlignedBuffer<float> data;  // (Np / 16) panels x K x 16
+  std::int64_t groups() const noexcept { return Np / kGroupRows; }
+};
+void pack_f32(const float* w, std::int64_t N, std::int64_t K, PackedF32& out,
+              const std::vector<std::int64_t>* src_row = nullptr);
+
+struct GemmF32Args {
+  const float* x = nullptr;  // (M, ldx)
+  std::int64_t ldx = 0, M = 0;
+  const PackedF32* w = nullptr;
+  std::int64_t g0 = 0, g1 = 0;  // 32-row groups
+  const float* addend = nullptr;
+  std::int64_t ld_add = 0;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  std::int64_t ldy = 0, y_cols = 0;  // rows >= y_cols are not stored
+};
+
 struct GemmArgs {
   const std::uint8_t* qa = nullptr;  // [M, lda]
   std::int64_t lda = 0;
@@ -87,6 +114,8 @@ struct Table {
   // ---- int8
   void (*gemm_i32)(const GemmArgs& a);
   void (*gemm_f32)(const GemmArgs& a);
+  // ---- fp32 small-M GEMM on packed weights
+  void (*sgemm_packed)(const GemmF32Args& a);
   // min and max of x[0..n); returns false if any element is NaN or Inf (lo/hi then unspecified)
   bool (*minmax)(const float* x, std::int64_t n, float* lo, float* hi);
   // q[k] = clamp(nearbyint(x[k] * inv_scale) + zp, 0, 127) for k < n

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "kernels/kernels.hpp"
 #include "kernels/mathfn.hpp"
@@ -15,6 +16,15 @@ namespace wordlm::kernels {
 namespace {
 
 using namespace mathfn;
+
+// Compile-time loop: f(std::integral_constant<int, I>) for I = 0..N-1. Register-blocked kernels
+// index their accumulator arrays only through it, so every index is a constant and GCC keeps
+// the arrays in registers (with runtime loops it keeps them in memory and stores every update).
+template <int N, class F>
+inline __attribute__((always_inline)) void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
+  (std::make_integer_sequence<int, N>{});
+}
 
 // ---------------------------------------------------------------- fp32 math, 8 lanes
 inline __m256 exp8(__m256 x) {
@@ -260,36 +270,41 @@ void avx2_quantize_u7(const float* x, std::int64_t n, float inv_scale, std::int3
 // Accumulates one row group (32 output rows) for MR activation rows over all of K.
 template <int MR>
 inline void group_kernel(const std::uint8_t* qa, std::int64_t lda, const std::int8_t* wg, std::int64_t Kp,
-                         __m256i (&acc)[MR][4]) {
+                         std::int32_t (&out)[MR][4][8]) {
   const __m256i ones = _mm256_set1_epi16(1);
-  for (int m = 0; m < MR; ++m)
-    for (int s = 0; s < 4; ++s) acc[m][s] = _mm256_setzero_si256();
+  __m256i acc[MR][4];
+  static_for<MR>([&](auto m) { static_for<4>([&](auto s) { acc[m][s] = _mm256_setzero_si256(); }); });
   const std::int64_t nq = Kp / 4;
   for (std::int64_t q = 0; q < nq; ++q) {
     __m256i a[MR];
-    for (int m = 0; m < MR; ++m) {
+    static_for<MR>([&](auto m) {
       std::int32_t four;
       std::memcpy(&four, qa + m * lda + 4 * q, 4);
       a[m] = _mm256_set1_epi32(four);
-    }
+    });
     const __m256i* wq = reinterpret_cast<const __m256i*>(wg + q * 128);
-    for (int s = 0; s < 4; ++s) {
+    static_for<4>([&](auto s) {
       const __m256i w = _mm256_load_si256(wq + s);
-      for (int m = 0; m < MR; ++m)
+      static_for<MR>([&](auto m) {
         acc[m][s] = _mm256_add_epi32(acc[m][s], _mm256_madd_epi16(_mm256_maddubs_epi16(a[m], w), ones));
-    }
+      });
+    });
   }
+  static_for<MR>([&](auto m) {
+    static_for<4>([&](auto s) { _mm256_store_si256(reinterpret_cast<__m256i*>(out[m][s]), acc[m][s]); });
+  });
 }
 
 template <int MR>
-inline void store_i32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, __m256i (&acc)[MR][4]) {
+inline void store_i32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, const std::int32_t (&acc)[MR][4][8]) {
   for (int m = 0; m < MR; ++m)
     for (int s = 0; s < 4; ++s)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar.acc + (m0 + m) * ar.ldacc + r0 + 8 * s), acc[m][s]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar.acc + (m0 + m) * ar.ldacc + r0 + 8 * s),
+                          _mm256_load_si256(reinterpret_cast<const __m256i*>(acc[m][s])));
 }
 
 template <int MR>
-inline void store_f32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, __m256i (&acc)[MR][4]) {
+inline void store_f32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, const std::int32_t (&acc)[MR][4][8]) {
   const PackedI8& w = *ar.w;
   for (int m = 0; m < MR; ++m) {
     const std::int64_t mm = m0 + m;
@@ -300,7 +315,8 @@ inline void store_f32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, __m2
       if (r >= ar.y_cols) break;
       const __m256i colsum = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.colsum.data() + r));
       const __m256 sw = _mm256_load_ps(w.scale.data() + r);
-      const __m256i centered = _mm256_sub_epi32(acc[m][s], _mm256_mullo_epi32(zp, colsum));
+      const __m256i centered =
+          _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc[m][s])), _mm256_mullo_epi32(zp, colsum));
       __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centered), _mm256_mul_ps(sa, sw));
       if (r + 8 <= ar.y_cols) {
         if (ar.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(ar.addend + mm * ar.ld_add + r));
@@ -330,20 +346,101 @@ void avx2_gemm(const GemmArgs& a) {
     if (F32 && r0 >= a.y_cols) break;
     std::int64_t m = 0;
     for (; m + 2 <= a.M; m += 2) {
-      __m256i acc[2][4];
+      alignas(32) std::int32_t acc[2][4][8];
       group_kernel<2>(a.qa + m * a.lda, a.lda, wg, w.Kp, acc);
       if constexpr (F32) store_f32<2>(a, m, r0, acc); else store_i32<2>(a, m, r0, acc);
     }
     if (m < a.M) {
-      __m256i acc[1][4];
+      alignas(32) std::int32_t acc[1][4][8];
       group_kernel<1>(a.qa + m * a.lda, a.lda, wg, w.Kp, acc);
       if constexpr (F32) store_f32<1>(a, m, r0, acc); else store_i32<1>(a, m, r0, acc);
     }
   }
 }
 
+// ---------------------------------------------------------------- fp32 small-M GEMM
+// MR activation rows x NP panels of 16 weight rows, one FMA chain per output over k ascending.
+template <int MR, int NP>
+inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) {
+  const PackedF32& w = *a.w;
+  const std::int64_t K = w.K;
+  __m256 acc[MR][2 * NP];
+  static_for<MR>([&](auto i) { static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_setzero_ps(); }); });
+  const float* wp = w.data.data() + p0 * 16 * K;
+  const float* xr[MR];
+  static_for<MR>([&](auto i) { xr[i] = a.x + (m0 + i) * a.ldx; });
+  for (std::int64_t k = 0; k < K; ++k) {
+    __m256 wv[2 * NP];
+    static_for<NP>([&](auto j) {
+      wv[2 * j] = _mm256_load_ps(wp + j * 16 * K + 16 * k);
+      wv[2 * j + 1] = _mm256_load_ps(wp + j * 16 * K + 16 * k + 8);
+    });
+    static_for<MR>([&](auto i) {
+      const __m256 xb = _mm256_broadcast_ss(xr[i] + k);
+      static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_fmadd_ps(xb, wv[c], acc[i][c]); });
+    });
+  }
+  // Spill the accumulators once with constant indices, so that inside the k loop they live in
+  // registers (dynamic indexing in the epilogue would force them to memory every iteration).
+  alignas(32) float res[MR][2 * NP][8];
+  static_for<MR>([&](auto i) { static_for<2 * NP>([&](auto c) { _mm256_store_ps(res[i][c], acc[i][c]); }); });
+  for (int i = 0; i < MR; ++i) {
+    const std::int64_t m = m0 + i;
+    for (int c = 0; c < 2 * NP; ++c) {
+      const std::int64_t r = (p0 + c / 2) * 16 + (c % 2) * 8;
+      if (r >= a.y_cols) break;
+      __m256 v = _mm256_load_ps(res[i][c]);
+      if (r + 8 <= a.y_cols) {
+        if (a.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(a.addend + m * a.ld_add + r));
+        if (a.bias) v = _mm256_add_ps(v, _mm256_loadu_ps(a.bias + r));
+        _mm256_storeu_ps(a.y + m * a.ldy + r, v);
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, v);
+        for (std::int64_t q = 0; r + q < a.y_cols; ++q) {
+          float x = tmp[q];
+          if (a.addend) x = x + a.addend[m * a.ld_add + r + q];
+          if (a.bias) x = x + a.bias[r + q];
+          a.y[m * a.ldy + r + q] = x;
+        }
+      }
+    }
+  }
+}
+
+template <int NP>
+inline void sgemm_rows(const GemmF32Args& a, std::int64_t m0, int rows, std::int64_t p) {
+  switch (rows) {
+    case 1: sgemm_block<1, NP>(a, m0, p); break;
+    case 2: sgemm_block<2, NP>(a, m0, p); break;
+    case 3: sgemm_block<3, NP>(a, m0, p); break;
+    case 4: sgemm_block<4, 1>(a, m0, p); break;
+    case 5: sgemm_block<5, 1>(a, m0, p); break;
+    default: sgemm_block<6, 1>(a, m0, p); break;
+  }
+}
+
+void avx2_sgemm_packed(const GemmF32Args& a) {
+  const PackedF32& w = *a.w;
+  const std::int64_t p0 = 2 * a.g0, p1 = std::min({2 * a.g1, w.Np / 16, (a.y_cols + 15) / 16});
+  // few rows: several panels per pass for independent FMA chains; many rows: blocks of 6 rows
+  const int np = a.M == 1 ? 4 : a.M <= 3 ? 2 : 1;
+  std::int64_t p = p0;
+  auto mloop = [&](std::int64_t panel, int npanels) {
+    for (std::int64_t m = 0; m < a.M;) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(a.M - m, 6));
+      if (npanels == 4) sgemm_rows<4>(a, m, rows, panel);
+      else if (npanels == 2) sgemm_rows<2>(a, m, rows, panel);
+      else sgemm_rows<1>(a, m, rows, panel);
+      m += rows;
+    }
+  };
+  for (; p + np <= p1; p += np) mloop(p, np);
+  for (; p < p1; ++p) mloop(p, 1);
+}
+
 const Table kAvx2Table = {
-    Isa::Avx2,    avx2_gemm<false>, avx2_gemm<true>, avx2_minmax, avx2_quantize_u7, avx2_exp,     avx2_tanh,
+    Isa::Avx2,    avx2_gemm<false>, avx2_gemm<true>, avx2_sgemm_packed, avx2_minmax, avx2_quantize_u7, avx2_exp,     avx2_tanh,
     avx2_sigmoid, avx2_max,         avx2_sum_exp,    avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
 };
 

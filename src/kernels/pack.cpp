@@ -38,6 +38,21 @@ void pack_i8(const std::int8_t* w, const float* scale, bool per_tensor, std::int
   }
 }
 
+void pack_f32(const float* w, std::int64_t N, std::int64_t K, PackedF32& out, const std::vector<std::int64_t>* src_row) {
+  out.N = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
+  out.K = K;
+  out.Np = (out.N + kGroupRows - 1) / kGroupRows * kGroupRows;
+  out.data.resize(static_cast<std::size_t>(out.Np * K));
+  out.data.zero();
+  for (std::int64_t r = 0; r < out.N; ++r) {
+    const std::int64_t src = src_row ? (*src_row)[static_cast<std::size_t>(r)] : r;
+    if (src < 0) continue;
+    WORDLM_CHECK(src < N, "pack_f32: source row out of range");
+    float* panel = out.data.data() + (r / 16) * 16 * K + (r % 16);
+    for (std::int64_t k = 0; k < K; ++k) panel[k * 16] = w[src * K + k];
+  }
+}
+
 std::int8_t packed_at(const PackedI8& p, std::int64_t r, std::int64_t k) noexcept {
   const std::int64_t g = r / kGroupRows, s = (r % kGroupRows) / 8, c = r % 8;
   return p.data[static_cast<std::size_t>(g * kGroupRows * p.Kp + (k / 4) * 128 + s * 32 + c * 4 + (k % 4))];

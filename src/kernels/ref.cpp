@@ -44,6 +44,22 @@ void ref_gemm_f32(const GemmArgs& a) {
     }
 }
 
+void ref_sgemm_packed(const GemmF32Args& a) {
+  const PackedF32& w = *a.w;
+  const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min({a.g1 * kGroupRows, w.Np, a.y_cols});
+  for (std::int64_t m = 0; m < a.M; ++m)
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* panel = w.data.data() + (r / 16) * 16 * w.K + (r % 16);
+      const float* x = a.x + m * a.ldx;
+      float acc = 0.0f;
+      for (std::int64_t k = 0; k < w.K; ++k) acc = std::fma(x[k], panel[k * 16], acc);
+      float v = acc;
+      if (a.addend) v = v + a.addend[m * a.ld_add + r];
+      if (a.bias) v = v + a.bias[r];
+      a.y[m * a.ldy + r] = v;
+    }
+}
+
 bool ref_minmax(const float* x, std::int64_t n, float* lo, float* hi) {
   float l = x[0], h = x[0];
   bool finite = true;
@@ -121,7 +137,7 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
 }  // namespace
 
 const Table kScalarTable = {
-    Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
+    Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
     ref_sigmoid,  ref_max,      ref_sum_exp,      ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
 };
 

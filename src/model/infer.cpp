@@ -20,11 +20,7 @@ InferLinear InferLinear::from_f32(const float* w, std::int64_t N, std::int64_t K
   l.int8_ = false;
   l.rows_ = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
   l.K_ = K;
-  l.w_.resize(static_cast<std::size_t>(l.rows_ * K));
-  for (std::int64_t r = 0; r < l.rows_; ++r) {
-    const std::int64_t src = src_row ? (*src_row)[static_cast<std::size_t>(r)] : r;
-    if (src >= 0) std::memcpy(l.w_.data() + r * K, w + src * K, sizeof(float) * static_cast<std::size_t>(K));
-  }
+  kernels::pack_f32(w, N, K, l.wf_, src_row);
   return l;
 }
 
@@ -40,34 +36,27 @@ InferLinear InferLinear::from_i8(const std::int8_t* q, const float* scale, bool 
 }
 
 std::uint64_t InferLinear::weight_bytes() const noexcept {
-  if (!int8_) return static_cast<std::uint64_t>(w_.size()) * 4;
+  if (!int8_) return static_cast<std::uint64_t>(rows_ * K_) * 4;
   return static_cast<std::uint64_t>(rows_ * K_) + (per_tensor_ ? 4 : static_cast<std::uint64_t>(rows_) * 4);
 }
 
 void InferLinear::forward_f32(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t g0, std::int64_t g1,
                               float* y, std::int64_t ldy, const float* addend, std::int64_t ld_add,
                               const float* bias) const {
-  const std::int64_t r0 = std::min(g0 * 32, rows_), r1 = std::min(g1 * 32, rows_);
-  if (r1 <= r0 || M == 0) return;
-  const std::int64_t n = r1 - r0;
-  // y = addend (+ bias), then y += x W^T
-  for (std::int64_t m = 0; m < M; ++m) {
-    float* yr = y + m * ldy + r0;
-    if (addend) {
-      const float* ar = addend + m * ld_add + r0;
-      if (ar != yr) std::memcpy(yr, ar, sizeof(float) * static_cast<std::size_t>(n));
-      if (bias)
-        for (std::int64_t i = 0; i < n; ++i) yr[i] += bias[r0 + i];
-    } else if (bias) {
-      std::memcpy(yr, bias + r0, sizeof(float) * static_cast<std::size_t>(n));
-    } else {
-      std::memset(yr, 0, sizeof(float) * static_cast<std::size_t>(n));
-    }
-  }
-  if (M == 1)
-    blas::gemv<float>(n, K_, 1.0f, w_.data() + r0 * K_, K_, x, 1.0f, y + r0);
-  else
-    blas::gemm<float>(false, true, M, n, K_, 1.0f, x, ldx, w_.data() + r0 * K_, K_, 1.0f, y + r0, ldy);
+  kernels::GemmF32Args a;
+  a.x = x;
+  a.ldx = ldx;
+  a.M = M;
+  a.w = &wf_;
+  a.g0 = g0;
+  a.g1 = g1;
+  a.addend = addend;
+  a.ld_add = ld_add;
+  a.bias = bias;
+  a.y = y;
+  a.ldy = ldy;
+  a.y_cols = rows_;
+  kernels::active().sgemm_packed(a);
 }
 
 void InferLinear::forward_i8(const QAct& qa, std::int64_t M, std::int64_t g0, std::int64_t g1, float* y,

@@ -1,0 +1,76 @@
+// lm-quantize: an fp32 checkpoint -> an int8 checkpoint (dynamic quantization: int8 weights
+// offline, activations quantized at run time). Prints llama-quantize's per-tensor table on
+// stderr and the same as JSON on stdout (or --report).
+#include "cli/common.hpp"
+#include "core/error.hpp"
+#include "core/fileio.hpp"
+#include "core/sha256.hpp"
+#include "core/timer.hpp"
+#include "fmt/format.h"
+#include "io/checkpoint.hpp"
+#include "quant/quantize.hpp"
+#include "report/runinfo.hpp"
+
+using namespace wordlm;
+
+int main(int argc, char** argv) {
+  CLI::App app{"lm-quantize: quantize an fp32 wordlm checkpoint to int8 (LSTM and decoder weights; the embedding with\n"
+               "--embedding). The per-tensor table goes to stderr, the JSON report to stdout (or --report).",
+               "lm-quantize"};
+  cli::CommonOptions common;
+  std::string in, out, granularity = "per-row", report = "-";
+  QuantizeOptions qo;
+  bool per_tensor = false;
+  app.add_option("-m,--model", in, "fp32 checkpoint to quantize")->required();
+  app.add_option("-o,--output", out, "int8 checkpoint to write")->required();
+  app.add_option("--granularity", granularity, "Weight scales: per-row (one per output row) or per-tensor")->capture_default_str();
+  app.add_flag("--per-tensor", per_tensor, "Same as --granularity per-tensor (PyTorch's quantize_dynamic default)");
+  app.add_flag("--embedding", qo.embedding, "Also quantize the embedding table (int8, one scale per row)");
+  app.add_option("--keep", qo.keep, "Leave this weight in fp32 (repeatable), e.g. --keep decoder.weight");
+  app.add_option("--report", report, "Write the JSON report here ('-' = stdout)")->capture_default_str();
+  common.add(app, false);
+
+  return cli::run(app, argc, argv, [&]() -> int {
+    common.apply();
+    qo.granularity = per_tensor ? WeightGranularity::PerTensor : parse_weight_granularity(granularity);
+    cli::check_not_same(in, out, "--output");
+    cli::check_not_same(in, report, "--report");
+    Timer t;
+    const Checkpoint ck = load_checkpoint(in);
+    QuantizeResult r = quantize_checkpoint(ck, qo);
+    r.checkpoint.provenance["quantized_from"] = {{"path", in}, {"sha256", sha256_file(in)}};
+    const std::size_t n = r.tensors.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& x = r.tensors[i];
+      std::string line = fmt::format("[{:3}/{:3}] {:>22} - [{:>6}], type = {:>6}", i + 1, n, x.name,
+                                     fmt::format("{}", fmt::join(x.shape, ", ")),
+                                     x.quantized ? x.dtype_in + " -> i8" : std::string("f32"));
+      if (x.quantized)
+        line += fmt::format(", size = {:8.3f} MB -> {:7.3f} MB | max err {:.2e} | rel rms {:.2e}", x.bytes_in / 1e6,
+                            x.bytes_out / 1e6, x.max_abs_err, x.rel_rms_err);
+      else
+        line += fmt::format(", size = {:8.3f} MB (fp32)", x.bytes_in / 1e6);
+      cli::log_info(line);
+    }
+    save_checkpoint(out, r.checkpoint);
+    const double secs = t.seconds();
+    const auto fin = file_size(in), fout = file_size(out);
+    cli::log_info(fmt::format("model size  = {:8.3f} MB ({} file)", fin / 1e6, in));
+    cli::log_info(fmt::format("quant size  = {:8.3f} MB ({} file), {:.2f}x smaller, {:.2f} bits per weight", fout / 1e6,
+                              out, double(fin) / double(fout), r.bits_per_weight));
+    cli::log_info(fmt::format("quantized {} weights ({}) in {}", r.weights, granularity_name(qo.granularity),
+                              cli::human_seconds(secs)));
+    nlohmann::json j = {{"tool", "lm-quantize"},
+                        {"run", run_info(1)},
+                        {"input", {{"path", in}, {"bytes", fin}}},
+                        {"output", {{"path", out}, {"bytes", fout}}},
+                        {"file_ratio", double(fin) / double(fout)},
+                        {"granularity", granularity_name(qo.granularity)},
+                        {"embedding", qo.embedding},
+                        {"keep", qo.keep},
+                        {"seconds", secs}};
+    j.update(r.to_json());
+    cli::emit_json(j, report);
+    return 0;
+  });
+}

@@ -1,0 +1,93 @@
+// Micro-benchmarks of the kernels on the shapes the seed model (E256 H512 V5000) and the small
+// model (E=H=200, V10k) use: int8 GEMM and fp32 packed GEMM at batch 1 (the recurrent GEMV,
+// bandwidth-bound) and batch 10/350 (compute-bound), activation quantization, the LSTM cell.
+// Counters: bytes of weights streamed per second ("weight_GBps") and multiply-adds per second.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "core/rng.hpp"
+#include "kernels/kernels.hpp"
+
+using namespace wordlm;
+using namespace wordlm::kernels;
+
+namespace {
+
+void BM_int8_gemm(benchmark::State& st) {
+  const std::int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  Rng rng(1);
+  std::vector<std::int8_t> w(static_cast<std::size_t>(N * K));
+  for (auto& v : w) v = static_cast<std::int8_t>(static_cast<int>(rng.below(255)) - 127);
+  std::vector<float> scale(static_cast<std::size_t>(N), 0.01f);
+  PackedI8 p;
+  pack_i8(w.data(), scale.data(), false, N, K, p);
+  std::vector<std::uint8_t> qa(static_cast<std::size_t>(M * p.Kp), 77);
+  std::vector<float> sa(static_cast<std::size_t>(M), 0.1f), y(static_cast<std::size_t>(M * N));
+  std::vector<std::int32_t> zp(static_cast<std::size_t>(M), 3);
+  GemmArgs a;
+  a.qa = qa.data(), a.lda = p.Kp, a.M = M, a.w = &p, a.g0 = 0, a.g1 = p.groups();
+  a.sa = sa.data(), a.zpa = zp.data(), a.y = y.data(), a.ldy = N, a.y_cols = N;
+  const auto& t = active();
+  for (auto _ : st) {
+    t.gemm_f32(a);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["weight_GBps"] = benchmark::Counter(double(N * K), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_fp32_packed(benchmark::State& st) {
+  const std::int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  Rng rng(2);
+  std::vector<float> w(static_cast<std::size_t>(N * K)), x(static_cast<std::size_t>(M * K)), y(static_cast<std::size_t>(M * N));
+  for (auto& v : w) v = rng.uniform(-0.1f, 0.1f);
+  for (auto& v : x) v = rng.uniform(-1, 1);
+  PackedF32 p;
+  pack_f32(w.data(), N, K, p);
+  GemmF32Args a;
+  a.x = x.data(), a.ldx = K, a.M = M, a.w = &p, a.g0 = 0, a.g1 = p.groups(), a.y = y.data(), a.ldy = N, a.y_cols = N;
+  const auto& t = active();
+  for (auto _ : st) {
+    t.sgemm_packed(a);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["weight_GBps"] = benchmark::Counter(double(4 * N * K), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_quantize_row(benchmark::State& st) {
+  const std::int64_t K = st.range(0);
+  Rng rng(3);
+  std::vector<float> x(static_cast<std::size_t>(K));
+  for (auto& v : x) v = rng.uniform(-2, 3);
+  std::vector<std::uint8_t> q(static_cast<std::size_t>(K));
+  const auto& t = active();
+  for (auto _ : st) {
+    float lo, hi;
+    t.minmax(x.data(), K, &lo, &hi);
+    const auto p = qparams_u7(lo, hi);
+    t.quantize_u7(x.data(), K, p.inv_scale, p.zp, q.data());
+    benchmark::DoNotOptimize(q.data());
+  }
+}
+
+void BM_lstm_cell(benchmark::State& st) {
+  const std::int64_t n = st.range(0);
+  std::vector<float> z(static_cast<std::size_t>(4 * n), 0.3f), c(static_cast<std::size_t>(n), 0.1f), h(static_cast<std::size_t>(n));
+  const auto& t = active();
+  for (auto _ : st) {
+    std::fill(z.begin(), z.end(), 0.3f);
+    t.lstm_fwd(n, z.data(), z.data() + n, z.data() + 2 * n, z.data() + 3 * n, c.data(), c.data(), h.data(), nullptr);
+    benchmark::DoNotOptimize(h.data());
+  }
+}
+
+}  // namespace
+
+// seed model: W_hh 2048x512 (GEMV per step), W_ih 2048x256 / 2048x512, decoder 5000x512
+BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});
+BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});
+BENCHMARK(BM_quantize_row)->Arg(200)->Arg(512);
+BENCHMARK(BM_lstm_cell)->Arg(512);
+BENCHMARK_MAIN();

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Merges lm-bench JSON (impl wordlm) and scripts/pytorch_bench.py JSON (impl pytorch) into one
+markdown table with ratios: wordlm int8 vs PyTorch's best int8 (over engines and thread settings
+with the same thread count), wordlm fp32 vs PyTorch fp32, wordlm int8 vs wordlm fp32, and file
+sizes. Medians throughout. Says clearly when no PyTorch results were given.
+
+  scripts/bench_compare.py reports/bench_wordlm.json reports/bench_pytorch_*.json [--json out.json]
+"""
+import argparse
+import json
+import sys
+
+
+def load(paths):
+    rows = []
+    for p in paths:
+        with open(p) as f:
+            d = json.load(f)
+        for r in d["results"]:
+            r.setdefault("impl", d.get("impl", "wordlm"))
+            r.setdefault("blas_threads", r.get("threads"))
+            rows.append(r)
+    return rows
+
+
+def metric(r):
+    """(value, unit, higher_is_better): eval uses tokens/s, everything else median ms."""
+    if r["kind"] == "eval":
+        return r["tokens_per_sec"]["median"], "tok/s", True
+    return r["ms"]["median"], "ms", False
+
+
+def fmt(v, unit):
+    return f"{v:,.0f}" if unit == "tok/s" else (f"{v:.3f}" if v < 10 else f"{v:.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--json", help="write the merged comparison here")
+    a = ap.parse_args()
+    rows = load(a.files)
+    have_pt = any(r["impl"] == "pytorch" for r in rows)
+    keys = []
+    for r in rows:
+        k = (r["model"], r["test"], r["threads"])
+        if k not in keys:
+            keys.append(k)
+
+    def pick(k, impl, want):
+        cand = [r for r in rows if (r["model"], r["test"], r["threads"]) == k and r["impl"] == impl and want(r["dtype"])]
+        if not cand:
+            return None
+        return max(cand, key=lambda r: metric(r)[0] if metric(r)[2] else -metric(r)[0])
+
+    out = []
+    print("| model | test | threads | wordlm fp32 | wordlm int8 | PyTorch fp32 | PyTorch int8 (best) | "
+          "int8 vs PyTorch int8 | fp32 vs PyTorch fp32 | int8 vs fp32 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k in keys:
+        wf = pick(k, "wordlm", lambda d: d == "fp32")
+        wq = pick(k, "wordlm", lambda d: d.startswith("int8"))
+        pf = pick(k, "pytorch", lambda d: d == "fp32")
+        pq = pick(k, "pytorch", lambda d: d.startswith("int8"))
+        unit = metric(next(r for r in (wf, wq, pf, pq) if r))[1]
+
+        def cell(r, with_setting=False):
+            if not r:
+                return "-"
+            v = fmt(metric(r)[0], unit) + f" {unit}"
+            if with_setting:
+                eng = r.get("engine") or ""
+                v += f" ({eng + ', ' if eng else ''}{r['threads']}/{r['blas_threads']})"
+            return v
+
+        def ratio(fast, slow):
+            if not fast or not slow:
+                return None
+            vf, _, hib = metric(fast)
+            vs, _, _ = metric(slow)
+            return vf / vs if hib else vs / vf
+
+        r1, r2, r3 = ratio(wq, pq), ratio(wf, pf), ratio(wq, wf)
+        show = lambda x: f"**{x:.2f}x**" if x else "-"
+        print(f"| {k[0]} | {k[1]} | {k[2]} | {cell(wf)} | {cell(wq)} | {cell(pf, True)} | {cell(pq, True)} | "
+              f"{show(r1)} | {show(r2)} | {show(r3)} |")
+        out.append({"model": k[0], "test": k[1], "threads": k[2], "unit": unit,
+                    "wordlm_fp32": metric(wf)[0] if wf else None, "wordlm_int8": metric(wq)[0] if wq else None,
+                    "pytorch_fp32": metric(pf)[0] if pf else None, "pytorch_int8": metric(pq)[0] if pq else None,
+                    "pytorch_int8_setting": f"{pq.get('engine')} {pq['threads']}/{pq['blas_threads']}" if pq else None,
+                    "int8_vs_pytorch_int8": r1, "fp32_vs_pytorch_fp32": r2, "int8_vs_fp32": r3})
+    sizes = {}
+    for r in rows:
+        sizes.setdefault((r["model"], r["impl"], r["dtype"]), r["size_bytes"])
+    print("\n| model | implementation | dtype | file size |\n| --- | --- | --- | ---: |")
+    for (m, impl, dt), b in sorted(sizes.items()):
+        print(f"| {m} | {impl} | {dt} | {b / 1e6:.2f} MB |")
+    if not have_pt:
+        print("\n**PyTorch results missing** (python3-torch not installed, or no pytorch_bench.py output given): "
+              "only wordlm's own numbers are shown.")
+    print("\nwordlm threads T are compared with PyTorch at torch threads T and its best OpenBLAS setting "
+          "(T/B in parentheses; OMP_WAIT_POLICY=passive when more than one thread). Latencies are medians.")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"comparisons": out, "sizes": [{"model": m, "impl": i, "dtype": d, "bytes": b}
+                                                     for (m, i, d), b in sizes.items()]}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+// Checkpoint quantization.
+#include "quant/quantize.hpp"
+
+#include <algorithm>
+#include <span>
+
+#include "core/buildinfo.hpp"
+#include "core/error.hpp"
+
+namespace wordlm {
+
+namespace {
+bool is_weight_matrix(const ParamSpec& s) {
+  return s.role == ParamRole::Embedding || s.role == ParamRole::WeightIH || s.role == ParamRole::WeightHH ||
+         s.role == ParamRole::DecoderWeight;
+}
+}  // namespace
+
+nlohmann::json QuantizeResult::to_json() const {
+  nlohmann::json t = nlohmann::json::array();
+  for (const auto& r : tensors)
+    t.push_back({{"name", r.name}, {"shape", r.shape}, {"dtype_in", r.dtype_in}, {"dtype_out", r.dtype_out},
+                 {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out}, {"quantized", r.quantized},
+                 {"max_abs_err", r.max_abs_err}, {"rel_rms_err", r.rel_rms_err}});
+  return {{"tensors", t},
+          {"bytes_in", bytes_in},
+          {"bytes_out", bytes_out},
+          {"ratio", bytes_out ? double(bytes_in) / double(bytes_out) : 0.0},
+          {"weights", weights},
+          {"bits_per_weight", bits_per_weight}};
+}
+
+QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt) {
+  if (in.is_quantized())
+    throw CheckpointError(CheckpointErrc::AlreadyQuantized,
+                          "the input is already quantized (" + in.quantization.value("scheme", std::string("int8")) +
+                              "): quantize the fp32 checkpoint it came from",
+                          ErrorKind::Usage);
+  if (in.kind != "model")
+    throw_usage("the input is a resume checkpoint; quantize the model checkpoint (--save) instead");
+  const auto specs = param_specs(in.config);
+  for (const auto& k : opt.keep) {
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == k; });
+    const bool tied_decoder = k == "decoder.weight" && in.config.tied;
+    if ((it == specs.end() || !is_weight_matrix(*it)) && !tied_decoder)
+      throw_usage("--keep " + k + ": not a weight matrix of this model (encoder.weight, rnn.weight_ih_l0, "
+                  "rnn.weight_hh_l0, ..., decoder.weight)");
+  }
+  auto kept = [&](const std::string& n) { return std::find(opt.keep.begin(), opt.keep.end(), n) != opt.keep.end(); };
+
+  QuantizeResult res;
+  Checkpoint& out = res.checkpoint;
+  out.kind = "model";
+  out.config = in.config;
+  out.vocab = in.vocab;
+  out.provenance = in.provenance;
+  nlohmann::json int8_names = nlohmann::json::array(), fp32_names = nlohmann::json::array();
+
+  auto quantize_into = [&](const std::string& name, const Tensor& t, WeightGranularity g) {
+    TensorQuantReport r;
+    r.name = name;
+    r.shape = t.shape();
+    r.dtype_in = "F32";
+    r.bytes_in = t.nbytes();
+    const std::int64_t N = t.dim(0), K = t.dim(1);
+    QuantizedWeight q = quantize_weight(t.data<float>(), N, K, g, name);
+    Tensor qt = Tensor::from<std::int8_t>(t.shape(), std::span<const std::int8_t>(q.q));
+    const Shape sshape = g == WeightGranularity::PerRow ? Shape{N, 1} : Shape{1};
+    Tensor st = Tensor::from<float>(sshape, std::span<const float>(q.scale));
+    r.dtype_out = "I8";
+    r.bytes_out = qt.nbytes() + st.nbytes();
+    r.max_abs_err = q.max_abs_err;
+    r.rel_rms_err = q.rel_rms_err;
+    r.quantized = true;
+    out.tensors.insert_or_assign(name, std::move(qt));
+    out.tensors.insert_or_assign(name + "_scale", std::move(st));
+    int8_names.push_back(name);
+    return r;
+  };
+
+  for (const auto& s : specs) {
+    const Tensor& t = in.tensor(s.name);
+    res.weights += t.numel();
+    const bool want = is_weight_matrix(s) && !kept(s.name) && (s.role != ParamRole::Embedding || opt.embedding);
+    if (want) {
+      // the embedding is always per row: a lookup dequantizes one row with its own scale
+      const auto g = s.role == ParamRole::Embedding ? WeightGranularity::PerRow : opt.granularity;
+      res.tensors.push_back(quantize_into(s.name, t, g));
+    } else {
+      TensorQuantReport r;
+      r.name = s.name, r.shape = t.shape(), r.dtype_in = r.dtype_out = "F32";
+      r.bytes_in = r.bytes_out = t.nbytes();
+      res.tensors.push_back(r);
+      out.tensors.insert_or_assign(s.name, t);
+      fp32_names.push_back(s.name);
+    }
+  }
+  // Tied model, fp32 embedding: the decoder still runs int8 from its own quantized copy (as
+  // PyTorch's quantize_dynamic does); it costs one int8 [V, H] tensor in the file.
+  if (in.config.tied && !opt.embedding && !kept("decoder.weight")) {
+    auto r = quantize_into("decoder.weight", in.tensor("encoder.weight"), opt.granularity);
+    r.bytes_in = 0;  // the fp32 file had no separate decoder tensor
+    r.dtype_in = "(tied)";
+    res.tensors.push_back(r);
+  }
+  for (const auto& r : res.tensors) res.bytes_in += r.bytes_in, res.bytes_out += r.bytes_out;
+  res.bits_per_weight = res.weights ? 8.0 * double(res.bytes_out) / double(res.weights) : 0.0;
+
+  out.quantization = {{"scheme", "wordlm-int8-dynamic"},
+                      {"weights", {{"dtype", "int8"}, {"symmetric", true}, {"range", {-127, 127}},
+                                   {"granularity", granularity_name(opt.granularity)}}},
+                      {"activations", {{"dtype", "uint8"}, {"range", {0, 127}}, {"zero_point", true},
+                                       {"granularity", "chosen at run time (per-row default, per-tensor option)"}}},
+                      {"embedding", opt.embedding ? "int8 per-row" : "fp32"},
+                      {"int8_tensors", int8_names},
+                      {"fp32_tensors", fp32_names},
+                      {"bits_per_weight", res.bits_per_weight},
+                      {"tool", "lm-quantize"},
+                      {"tool_version", build::kVersion},
+                      {"git_revision", build::kGitRevision}};
+  nlohmann::json errs = nlohmann::json::object();
+  for (const auto& r : res.tensors)
+    if (r.quantized) errs[r.name] = {{"max_abs_err", r.max_abs_err}, {"rel_rms_err", r.rel_rms_err}};
+  out.quantization["errors"] = errs;
+  return res;
+}
+
+}  // namespace wordlm

@@ -1,0 +1,43 @@
+// Offline quantization of a checkpoint (what lm-quantize does): every LSTM weight matrix and the
+// decoder weight to int8 with per-row (default) or per-tensor symmetric scales, the embedding too
+// on request, biases fp32; a tensor named in `keep` stays fp32. The result is a valid checkpoint
+// (I8 NAME + F32 NAME_scale, the scheme as JSON metadata) that InferenceModel loads directly.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.hpp"
+#include "nlohmann/json.hpp"
+#include "quant/scheme.hpp"
+
+namespace wordlm {
+
+struct QuantizeOptions {
+  WeightGranularity granularity = WeightGranularity::PerRow;
+  bool embedding = false;         // also quantize encoder.weight (per row)
+  std::vector<std::string> keep;  // tensors left in fp32
+};
+
+struct TensorQuantReport {
+  std::string name;
+  Shape shape;
+  std::string dtype_in, dtype_out;
+  std::uint64_t bytes_in = 0, bytes_out = 0;  // including the scale tensor
+  double max_abs_err = 0, rel_rms_err = 0;
+  bool quantized = false;
+};
+
+struct QuantizeResult {
+  Checkpoint checkpoint;
+  std::vector<TensorQuantReport> tensors;
+  std::uint64_t bytes_in = 0, bytes_out = 0;  // tensor bytes
+  std::int64_t weights = 0;                   // parameters
+  double bits_per_weight = 0;                 // bytes_out * 8 / weights
+  nlohmann::json to_json() const;
+};
+
+// Throws CheckpointError(AlreadyQuantized) for an int8 input, Usage for a bad --keep name.
+QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt);
+
+}  // namespace wordlm
