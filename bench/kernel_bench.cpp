@@ -87,7 +87,7 @@ void BM_lstm_cell(benchmark::State& st) {
 
 // seed model: W_hh 2048x512 (GEMV per step), W_ih 2048x256 / 2048x512, decoder 5000x512
 BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});
-BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});
+BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512});
 BENCHMARK(BM_quantize_row)->Arg(200)->Arg(512);
 BENCHMARK(BM_lstm_cell)->Arg(512);
 BENCHMARK_MAIN();

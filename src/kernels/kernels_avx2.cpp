@@ -360,15 +360,17 @@ void avx2_gemm(const GemmArgs& a) {
 
 // ---------------------------------------------------------------- fp32 small-M GEMM
 // MR activation rows x NP panels of 16 weight rows, one FMA chain per output over k ascending.
-template <int MR, int NP>
-inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) {
+// x rows are read either in place (xs = 1: x[i][k] at xr[i] + k) or from a packed panel of 6
+// rows (xs = 6: x[i][k] at xp + 6k + i); both give the same values, so the same results.
+template <int MR, int NP, int XS>
+inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, const float* xp = nullptr) {
   const PackedF32& w = *a.w;
   const std::int64_t K = w.K;
   __m256 acc[MR][2 * NP];
   static_for<MR>([&](auto i) { static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_setzero_ps(); }); });
   const float* wp = w.data.data() + p0 * 16 * K;
   const float* xr[MR];
-  static_for<MR>([&](auto i) { xr[i] = a.x + (m0 + i) * a.ldx; });
+  static_for<MR>([&](auto i) { xr[i] = XS == 1 ? a.x + (m0 + i) * a.ldx : xp + i; });
   for (std::int64_t k = 0; k < K; ++k) {
     __m256 wv[2 * NP];
     static_for<NP>([&](auto j) {
@@ -376,7 +378,7 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) 
       wv[2 * j + 1] = _mm256_load_ps(wp + j * 16 * K + 16 * k + 8);
     });
     static_for<MR>([&](auto i) {
-      const __m256 xb = _mm256_broadcast_ss(xr[i] + k);
+      const __m256 xb = _mm256_broadcast_ss(xr[i] + XS * k);
       static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_fmadd_ps(xb, wv[c], acc[i][c]); });
     });
   }
@@ -411,19 +413,39 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) 
 template <int NP>
 inline void sgemm_rows(const GemmF32Args& a, std::int64_t m0, int rows, std::int64_t p) {
   switch (rows) {
-    case 1: sgemm_block<1, NP>(a, m0, p); break;
-    case 2: sgemm_block<2, NP>(a, m0, p); break;
-    case 3: sgemm_block<3, NP>(a, m0, p); break;
-    case 4: sgemm_block<4, 1>(a, m0, p); break;
-    case 5: sgemm_block<5, 1>(a, m0, p); break;
-    default: sgemm_block<6, 1>(a, m0, p); break;
+    case 1: sgemm_block<1, NP, 1>(a, m0, p); break;
+    case 2: sgemm_block<2, NP, 1>(a, m0, p); break;
+    case 3: sgemm_block<3, NP, 1>(a, m0, p); break;
+    case 4: sgemm_block<4, 1, 1>(a, m0, p); break;
+    case 5: sgemm_block<5, 1, 1>(a, m0, p); break;
+    default: sgemm_block<6, 1, 1>(a, m0, p); break;
   }
 }
 
 void avx2_sgemm_packed(const GemmF32Args& a) {
   const PackedF32& w = *a.w;
   const std::int64_t p0 = 2 * a.g0, p1 = std::min({2 * a.g1, w.Np / 16, (a.y_cols + 15) / 16});
-  // few rows: several panels per pass for independent FMA chains; many rows: blocks of 6 rows
+  if (p1 <= p0 || a.M == 0) return;
+  const std::int64_t K = w.K;
+  if (a.M >= 12) {
+    // Many rows: copy full 6-row blocks of x into k-major panels once, so that the 6x16 kernel
+    // reads its broadcasts from one contiguous stream; the remaining rows go through in place.
+    const std::int64_t full = a.M / 6;
+    thread_local AlignedBuffer<float> xpack;
+    if (xpack.size() < static_cast<std::size_t>(full * 6 * K)) xpack.resize(static_cast<std::size_t>(full * 6 * K));
+    for (std::int64_t b = 0; b < full; ++b)
+      for (std::int64_t i = 0; i < 6; ++i) {
+        const float* src = a.x + (6 * b + i) * a.ldx;
+        float* dst = xpack.data() + b * 6 * K + i;
+        for (std::int64_t k = 0; k < K; ++k) dst[6 * k] = src[k];
+      }
+    for (std::int64_t p = p0; p < p1; ++p) {
+      for (std::int64_t b = 0; b < full; ++b) sgemm_block<6, 1, 6>(a, 6 * b, p, xpack.data() + b * 6 * K);
+      if (a.M > 6 * full) sgemm_rows<1>(a, 6 * full, static_cast<int>(a.M - 6 * full), p);
+    }
+    return;
+  }
+  // few rows: several panels per pass for independent FMA chains; else blocks of up to 6 rows
   const int np = a.M == 1 ? 4 : a.M <= 3 ? 2 : 1;
   std::int64_t p = p0;
   auto mloop = [&](std::int64_t panel, int npanels) {

@@ -62,6 +62,7 @@ QParams qparams_u7(float lo, float hi) noexcept {
   lo = std::min(lo, 0.0f);
   hi = std::max(hi, 0.0f);
   if (!(hi > lo)) return {1.0f, 1.0f, 0};
+  if (!std::isfinite(hi - lo)) return {0.0f, 0.0f, 0};  // range overflows float: callers treat scale 0 as an error
   QParams q;
   q.scale = (hi - lo) / 127.0f;
   q.inv_scale = 1.0f / q.scale;

@@ -96,6 +96,10 @@ bool quantize_act_rows(const float* x, std::int64_t ldx, std::int64_t K, std::in
       }
       p = kernels::qparams_u7(rl, rh);
     }
+    if (p.scale == 0.0f) {
+      ok = false;
+      continue;
+    }
     std::uint8_t* q = qa.q.data() + m * Kp;
     k.quantize_u7(row, K, p.inv_scale, p.zp, q);
     for (std::int64_t i = K; i < Kp; ++i) q[i] = 0;
