@@ -111,7 +111,10 @@ TEST_CASE("quantize options: embedding, keep, tied models", "[quant]") {
   CHECK(r.checkpoint.tensor("encoder.weight_scale").shape() == Shape{40, 1});
   CHECK(r.checkpoint.tensor("rnn.weight_hh_l0").dtype() == DType::F32);
   CHECK(r.checkpoint.find("rnn.weight_hh_l0_scale") == nullptr);
-  CHECK(r.bits_per_weight < 12.0);
+  // 7400 weights: int8 5440 B + scales 320 x 4 B + fp32 W_hh_l0 1600 x 4 B + biases 360 x 4 B
+  CHECK(r.weights == 7400);
+  CHECK(r.bytes_out == 5440 + 1280 + 6400 + 1440);
+  CHECK(r.bits_per_weight == Approx(8.0 * 14560 / 7400));
 
   QuantizeOptions bad;
   bad.keep = {"rnn.bias_ih_l0"};
