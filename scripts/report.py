@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Assembles the main job's reports (JSON from lm-train, lm-quantize, lm-eval, lm-bench and, when
+present, scripts/pytorch_bench.py) into reports/summary.md and SVG plots: training curve, latency
+vs batch size and vs sequence length (wordlm fp32/int8 and PyTorch), and file size per tensor
+group. Standard library only.
+
+  scripts/report.py --dir reports [--title "..."]
+Inputs looked up in --dir (missing ones are skipped, and the summary says so):
+  train.json quant_int8.json quant_int8emb.json eval_fp32.json eval_int8.json eval_int8emb.json
+  bench_wordlm.json bench_batch.json bench_seq.json bench_pytorch*.json
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import svgplot  # noqa: E402
+
+
+def load(d, name):
+    p = os.path.join(d, name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def bench_rows(docs):
+    rows = []
+    for d in docs:
+        if d:
+            for r in d["results"]:
+                r.setdefault("impl", d.get("impl", "wordlm"))
+                r.setdefault("blas_threads", r.get("threads"))
+                rows.append(r)
+    return rows
+
+
+def find(rows, impl, dtype_pred, test, threads=None):
+    c = [r for r in rows if r["impl"] == impl and dtype_pred(r["dtype"]) and r["test"] == test
+         and (threads is None or r["threads"] == threads)]
+    if not c:
+        return None
+    if c[0]["kind"] == "eval":
+        return max(c, key=lambda r: r["tokens_per_sec"]["median"])
+    return min(c, key=lambda r: r["ms"]["median"])
+
+
+def training_curve(train, out):
+    ep = train["epochs"]
+    if not ep:
+        return False
+    tr = [(e["epoch"], e["train_ppl"]) for e in ep]
+    va = [(e["epoch"], e["valid_ppl"]) for e in ep]
+    markers = []
+    for a, b in zip(ep, ep[1:]):
+        if b["lr"] != a["lr"]:
+            markers.append((b["epoch"], f"lr {b['lr']:g}"))
+    svg = svgplot.line_chart([{"label": "train ppl", "points": tr}, {"label": "valid ppl", "points": va, "dash": "6,3"}],
+                             f"Training curve ({train['config']['nlayers']}x{train['config']['nhid']} LSTM, "
+                             f"vocab {train['config']['vocab_size']})", "epoch", "perplexity (log scale)",
+                             logy=True, markers=markers)
+    open(out, "w").write(svg)
+    return True
+
+
+def latency_plot(rows, key, fixed, xlabel, title, out):
+    series = []
+    styles = [("wordlm", "fp32", lambda d: d == "fp32", "#1f77b4", ""),
+              ("wordlm", "int8", lambda d: d.startswith("int8"), "#d62728", ""),
+              ("pytorch", "fp32", lambda d: d == "fp32", "#1f77b4", "6,3"),
+              ("pytorch", "int8 (best engine)", lambda d: d.startswith("int8"), "#d62728", "6,3")]
+    for impl, label, pred, color, dash in styles:
+        pts = {}
+        for r in rows:
+            if r["impl"] != impl or r["kind"] != "forward" or not pred(r["dtype"]) or r["threads"] != 1:
+                continue
+            if r[fixed[0]] != fixed[1]:
+                continue
+            x, v = r[key], r["ms"]["median"]
+            pts[x] = min(pts.get(x, math.inf), v)
+        if len(pts) >= 2:
+            series.append({"label": f"{'PyTorch' if impl == 'pytorch' else 'wordlm'} {label}",
+                           "points": sorted(pts.items()), "color": color, "dash": dash})
+    if not series:
+        return False
+    open(out, "w").write(svgplot.line_chart(series, title, xlabel, "ms per forward (median, log scale)",
+                                            logx=True, logy=True))
+    return True
+
+
+def size_plot(quants, out):
+    groups = {"embedding": lambda n: n.startswith("encoder."), "LSTM weights": lambda n: n.startswith("rnn.weight"),
+              "decoder": lambda n: n == "decoder.weight", "biases": lambda n: "bias" in n}
+    series = []
+    base = None
+    for label, q in quants:
+        if not q:
+            continue
+        if base is None:
+            base = ("fp32", [sum(t["bytes_in"] for t in q["tensors"] if f(t["name"])) / 1e6 for f in groups.values()])
+            series.append({"label": base[0], "values": base[1]})
+        series.append({"label": label, "values": [sum(t["bytes_out"] for t in q["tensors"] if f(t["name"])) / 1e6
+                                                  for f in groups.values()]})
+    if not series:
+        return False
+    open(out, "w").write(svgplot.bar_chart(list(groups), series, "File size per tensor group", "MB (scales included)"))
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", default="reports")
+    ap.add_argument("--title", default="wordlm main job")
+    ap.add_argument("--context", default="", help="a line of context for the summary (corpus, date, CPU)")
+    a = ap.parse_args()
+    d = a.dir
+    train, q8, q8e = load(d, "train.json"), load(d, "quant_int8.json"), load(d, "quant_int8emb.json")
+    e32, e8, e8e = load(d, "eval_fp32.json"), load(d, "eval_int8.json"), load(d, "eval_int8emb.json")
+    pt_docs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, "bench_pytorch*.json")))]
+    rows = bench_rows([load(d, "bench_wordlm.json"), load(d, "bench_batch.json"), load(d, "bench_seq.json")] + pt_docs)
+    have_pt = any(r["impl"] == "pytorch" for r in rows)
+
+    lines = [f"## {a.title}", ""]
+    if a.context:
+        lines += [a.context, ""]
+    if train:
+        c = train["config"]
+        lines.append(f"Model: {c['nlayers']}x{c['nhid']} LSTM, embedding {c['emsize']}, vocab {c['vocab_size']}, "
+                     f"{train['parameters']:,} parameters; trained {len(train['epochs'])} epochs "
+                     f"({train['stop_reason']}, {train['total_seconds'] / 60:.1f} min, "
+                     f"{train.get('train_tokens_per_sec', 0):,.0f} tokens/s on {train['threads']} threads).")
+        lines.append("")
+    cols = [("fp32", "wordlm", lambda x: x == "fp32", e32, None),
+            ("int8", "wordlm", lambda x: x.startswith("int8") and "emb" not in x, e8, q8),
+            ("int8 + embedding", "wordlm", lambda x: x.startswith("int8") and "emb" in x, e8e, q8e)]
+    if have_pt:
+        cols += [("PyTorch fp32", "pytorch", lambda x: x == "fp32", None, None),
+                 ("PyTorch int8 (best)", "pytorch", lambda x: x.startswith("int8"), None, None)]
+    hdr = "| | " + " | ".join(c[0] for c in cols) + " |"
+    lines += [hdr, "| --- |" + " ---: |" * len(cols)]
+
+    def row(name, fn):
+        lines.append(f"| {name} | " + " | ".join(fn(c) for c in cols) + " |")
+
+    fp32_size = e32["model"]["bytes"] if e32 else None
+
+    def size(c):
+        r = find(rows, c[1], c[2], "b1 s10", 1)
+        b = (c[3]["model"]["bytes"] if c[3] else None) or (r["size_bytes"] if r else None)
+        if not b:
+            return "-"
+        s = f"{b / 1e6:.2f} MB"
+        if fp32_size and c[0] != "fp32" and c[1] == "wordlm":
+            s += f" ({fp32_size / b:.2f}x smaller)"
+        return s
+    row("file size", size)
+
+    def ppl(c):
+        e = c[3]
+        if not e:
+            return "-"
+        r = e["result"]
+        s = f"{r['ppl']:.2f} ± {r['ppl_err']:.2f}"
+        if "comparison" in e:
+            s += f" ({100 * (e['comparison']['ppl_ratio'] - 1):+.2f}%)"
+        return s
+    row("test perplexity", ppl)
+
+    def lat(test, unit="ms"):
+        def f(c):
+            r = find(rows, c[1], c[2], test, 1)
+            if not r:
+                return "-"
+            v = r["ms"]["median"]
+            base = find(rows, "wordlm", lambda x: x == "fp32", test, 1)
+            s = f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms"
+            if base and c[0] != "fp32":
+                s += f" ({base['ms']['median'] / v:.2f}x)"
+            return s
+        return f
+    row("latency b1 x s10 (1 thread)", lat("b1 s10"))
+    row("decode latency per token (1 thread)", lat("decode b1"))
+
+    def evtps(c):
+        r = [x for x in rows if x["impl"] == c[1] and c[2](x["dtype"]) and x["kind"] == "eval" and x["threads"] == 1]
+        if not r:
+            return "-"
+        v = max(x["tokens_per_sec"]["median"] for x in r)
+        base = [x for x in rows if x["impl"] == "wordlm" and x["dtype"] == "fp32" and x["kind"] == "eval" and x["threads"] == 1]
+        s = f"{v:,.0f} tok/s"
+        if base and c[0] != "fp32":
+            s += f" ({v / base[0]['tokens_per_sec']['median']:.2f}x)"
+        return s
+    row("eval throughput (1 thread)", evtps)
+    if e8 and "comparison" in e8:
+        cmp8 = e8["comparison"]
+        lines += ["", f"int8 vs fp32 on test: mean KL divergence {cmp8['kld']['mean']:.5f} nats "
+                      f"(p99 {cmp8['kld']['p99']:.5f}), same top-1 word {100 * cmp8['top1_agreement']:.2f}% of tokens."]
+    if have_pt:
+        lines += ["", "Ratios in parentheses are against wordlm fp32. PyTorch: Debian python3-torch with OpenBLAS, "
+                      "best of engines qnnpack/onednn and OpenBLAS settings at 1 torch thread, measured in this run."]
+    else:
+        lines += ["", "No PyTorch results in this run (is python3-torch installed? scripts/setup.sh demo installs it)."]
+
+    plots = []
+    if train and training_curve(train, os.path.join(d, "training_curve.svg")):
+        plots.append("training_curve.svg")
+    if latency_plot(rows, "batch", ("seq", 35), "batch size (sequence length 35)", "Forward latency vs batch size (1 thread)",
+                    os.path.join(d, "latency_batch.svg")):
+        plots.append("latency_batch.svg")
+    if latency_plot(rows, "seq", ("batch", 1), "sequence length (batch 1)", "Forward latency vs sequence length (1 thread)",
+                    os.path.join(d, "latency_seq.svg")):
+        plots.append("latency_seq.svg")
+    if size_plot([("int8", q8), ("int8 + embedding", q8e)], os.path.join(d, "sizes.svg")):
+        plots.append("sizes.svg")
+    if plots:
+        lines += ["", "Plots: " + ", ".join(f"{d}/{p}" for p in plots)]
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(d, "summary.md"), "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Command-line behaviour of the tools on bad input: every case gets a clear message and the
+# documented exit code (README "Exit codes"), never a crash or a signal. Usage:
+#   cli_test.sh BIN_DIR SOURCE_DIR SECTION       (SECTION: usage | corpus | checkpoint | output | results)
+set -uo pipefail
+BIN=$1
+SRC=$2
+SECTION=$3
+T=$(mktemp -d)
+trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+fails=0
+n=0
+
+# expect CODE PATTERN -- command...   (PATTERN must occur in stderr; "" = no check)
+expect() {
+  local code=$1 pat=$2
+  shift 3
+  n=$((n + 1))
+  "$@" >"$T/out" 2>"$T/err" </dev/null
+  local got=$?
+  if [ "$got" != "$code" ]; then
+    echo "FAIL [$*]: exit $got, expected $code"; sed 's/^/    /' "$T/err" | head -5; fails=$((fails + 1)); return
+  fi
+  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err"; then
+    echo "FAIL [$*]: stderr lacks '$pat'"; sed 's/^/    /' "$T/err" | head -5; fails=$((fails + 1)); return
+  fi
+}
+
+corpus() {  # corpus DIR TRAIN VALID TEST (printf formats)
+  mkdir -p "$1"
+  printf "$2" >"$1/train.txt"
+  printf "$3" >"$1/valid.txt"
+  printf "$4" >"$1/test.txt"
+}
+
+# a small valid corpus and model shared by the sections
+"$BIN/lm-corpus" -q synth --output "$T/syn" --vocab 50 --fanout 4 --train-tokens 6000 --valid-tokens 1500 \
+  --test-tokens 1500 >/dev/null || { echo "setup failed"; exit 1; }
+"$BIN/lm-train" -q --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 1 --save "$T/m.safetensors" --report /dev/null \
+  || { echo "setup training failed"; exit 1; }
+
+case "$SECTION" in
+usage)
+  expect 64 "data"            -- "$BIN/lm-train"
+  expect 64 "not expected"    -- "$BIN/lm-train" --data "$T/syn" --bogus
+  expect 0  ""                -- "$BIN/lm-train" --help
+  grep -q "Usage: lm-train" "$T/out" || { echo "FAIL: --help text on stdout"; fails=$((fails + 1)); }
+  for bad in "--emsize 0" "--nhid -3" "--nlayers 0" "--batch_size 0" "--bptt 0" "--epochs 0" "--dropout 1.5" \
+             "--lr nan" "--lr -1" "--lr 0" "--clip -1" "--max-minutes -2" "--log-interval 0" "--threads 0" \
+             "--threads 100000" "--optimizer rmsprop" "--preset huge" "--model GRU" "--max-vocab -1" \
+             "--vocab-from both"; do
+    # shellcheck disable=SC2086
+    expect 64 "" -- "$BIN/lm-train" --data "$T/syn" $bad --save "$T/x.safetensors"
+  done
+  expect 64 "nhid == emsize"  -- "$BIN/lm-train" --data "$T/syn" --tied --emsize 8 --nhid 16 --save "$T/x.safetensors"
+  expect 64 "preset"          -- "$BIN/lm-bench" --preset huge
+  expect 64 "at least one model" -- "$BIN/lm-bench"
+  expect 64 "-b"              -- "$BIN/lm-bench" --preset seed -b 0
+  expect 64 "-t"              -- "$BIN/lm-bench" --preset seed -t 0
+  expect 64 "-s"              -- "$BIN/lm-bench" --preset seed -s 5-1
+  expect 64 "-o must be"      -- "$BIN/lm-bench" --preset seed -o xml
+  expect 64 "unknown test"    -- "$BIN/lm-bench" --preset seed --tests speed
+  expect 64 "needs --data"    -- "$BIN/lm-bench" --preset seed --tests eval
+  expect 64 "-r"              -- "$BIN/lm-bench" --preset seed -r 0
+  expect 64 "batch-size"      -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --batch-size 0
+  expect 64 "bptt"            -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --bptt 0
+  expect 64 "either --data"   -- "$BIN/lm-eval" -m "$T/m.safetensors"
+  expect 64 "--split"         -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --split dev
+  expect 64 "granularity"     -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --granularity per-column
+  expect 64 "--keep"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --keep rnn.bias_ih_l0
+  expect 64 "same file"       -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/m.safetensors"
+  expect 64 "same file"       -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -o "$T/m.safetensors"
+  expect 64 "corpus files"    -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/syn/train.txt"
+  ;;
+corpus)
+  expect 66 "does not exist"  -- "$BIN/lm-train" --data "$T/none" --save "$T/x.safetensors"
+  mkdir -p "$T/c1" && printf 'a b\n' >"$T/c1/train.txt" && printf 'a\n' >"$T/c1/valid.txt"
+  expect 66 "test.txt"        -- "$BIN/lm-train" --data "$T/c1" --save "$T/x.safetensors"
+  corpus "$T/c2" "" "a b\n" "a b\n"
+  expect 65 "empty"           -- "$BIN/lm-train" --data "$T/c2" --save "$T/x.safetensors"
+  corpus "$T/c3" "one\n" "a b c d e f g h i j k l m n o p q r s t u v\n" "a b c d e f g h i j k l m n o p q r s t u v\n"
+  expect 65 "too few"         -- "$BIN/lm-train" --data "$T/c3" --save "$T/x.safetensors"
+  corpus "$T/c4" "   \n  \t \n\n" "a\n" "a\n"
+  expect 65 "too few"         -- "$BIN/lm-train" --data "$T/c4" --save "$T/x.safetensors"
+  corpus "$T/c5" "ok fine\nbad \xff\xfe here\n" "a\n" "a\n"
+  expect 65 "train.txt:2:5: invalid UTF-8" -- "$BIN/lm-train" --data "$T/c5" --save "$T/x.safetensors"
+  corpus "$T/c6" "ok\nnul\000byte\n" "a\n" "a\n"
+  expect 65 "train.txt:2:4: NUL byte" -- "$BIN/lm-train" --data "$T/c6" --save "$T/x.safetensors"
+  # CRLF, BOM, a 1 MB line: accepted
+  head -c 1000000 /dev/zero | tr '\0' 'x' >"$T/longword"
+  { printf '\xef\xbb\xbfw1 w2\r\n'; for i in $(seq 1 500); do printf 'w%d ' $((i % 40)); done; printf '\r\n'; cat "$T/longword"; printf '\n'; } >"$T/t.txt"
+  expect 0 "tokens"           -- "$BIN/lm-eval" -m "$T/m.safetensors" --file "$T/t.txt"
+  # evaluation of text with no known word: works, warns
+  printf 'zz yy xx ww vv uu tt ss rr qq pp oo nn mm ll kk jj ii hh gg ff ee dd cc bb\n' >"$T/oov.txt"
+  expect 0 "no word of this text" -- "$BIN/lm-eval" -m "$T/m.safetensors" --file "$T/oov.txt" --batch-size 1
+  printf 'w1 w2\n' >"$T/short.txt"
+  expect 65 "too few"         -- "$BIN/lm-eval" -m "$T/m.safetensors" --file "$T/short.txt"
+  expect 66 "cannot open"     -- "$BIN/lm-eval" -m "$T/m.safetensors" --file "$T/missing.txt"
+  ;;
+checkpoint)
+  expect 66 "cannot open"     -- "$BIN/lm-eval" -m "$T/missing.safetensors" --data "$T/syn"
+  : >"$T/empty.safetensors"
+  expect 65 "shorter than the 8-byte" -- "$BIN/lm-eval" -m "$T/empty.safetensors" --data "$T/syn"
+  expect 65 "not a regular file" -- "$BIN/lm-eval" -m "$T" --data "$T/syn"
+  head -c 4096 /dev/urandom >"$T/noise.safetensors"
+  expect 65 ""                -- "$BIN/lm-eval" -m "$T/noise.safetensors" --data "$T/syn"
+  size=$(stat -c %s "$T/m.safetensors")
+  head -c $((size - 10)) "$T/m.safetensors" >"$T/trunc.safetensors"
+  expect 65 "truncated"       -- "$BIN/lm-eval" -m "$T/trunc.safetensors" --data "$T/syn"
+  { cat "$T/m.safetensors"; printf 'EXTRA'; } >"$T/poly.safetensors"
+  expect 65 "follow the last tensor" -- "$BIN/lm-quantize" -m "$T/poly.safetensors" -o "$T/q.safetensors"
+  # a header claiming an enormous tensor: refused at once, no allocation
+  python3 - "$T/huge.safetensors" <<'PY'
+import json, struct, sys
+h = json.dumps({"encoder.weight": {"dtype": "F32", "shape": [1000000, 1000000], "data_offsets": [0, 4000000000000]}})
+h += " " * ((8 - len(h) % 8) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h.encode() + b"\0" * 64)
+PY
+  expect 65 "truncated"       -- "$BIN/lm-bench" -m "$T/huge.safetensors"
+  "$BIN/lm-quantize" -q -m "$T/m.safetensors" -o "$T/q.safetensors" --report /dev/null
+  expect 64 "already quantized" -- "$BIN/lm-quantize" -m "$T/q.safetensors" -o "$T/q2.safetensors"
+  expect 64 "resume checkpoint" -- "$BIN/lm-quantize" -m "$T/m.resume.safetensors" -o "$T/q3.safetensors"
+  expect 64 "not a resume checkpoint" -- "$BIN/lm-train" --data "$T/syn" --resume "$T/m.safetensors" --save "$T/r.safetensors"
+  ;;
+output)
+  expect 73 "does not exist"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/no/such/dir/q.safetensors"
+  expect 73 "does not exist"  -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -o "$T/no/dir/e.json"
+  expect 73 "is a directory"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T"
+  if [ "$(id -u)" != 0 ]; then
+    mkdir -p "$T/ro" && chmod a-w "$T/ro"
+    expect 73 "cannot create"   -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/ro/q.safetensors"
+  fi
+  # stdout closed: the result cannot be written -> I/O error, exit 74
+  n=$((n + 1))
+  "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -q >&- 2>"$T/err"
+  got=$?
+  if [ "$got" != 74 ]; then echo "FAIL [lm-eval with stdout closed]: exit $got, expected 74"; cat "$T/err"; fails=$((fails + 1)); fi
+  # /dev/full: every write fails with ENOSPC
+  n=$((n + 1))
+  "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -q >/dev/full 2>"$T/err"
+  got=$?
+  if [ "$got" != 74 ]; then echo "FAIL [lm-eval > /dev/full]: exit $got, expected 74"; cat "$T/err"; fails=$((fails + 1)); fi
+  ;;
+results)
+  expect 0 "Final estimate: PPL" -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn"
+  python3 -c "import json,sys; d=json.load(open('$T/out')); assert d['result']['ppl'] > 1" || { echo "FAIL: lm-eval JSON"; fails=$((fails + 1)); }
+  expect 1 "above --max-ppl"  -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --max-ppl 1.5
+  expect 0 ""                 -- "$BIN/lm-bench" -m "$T/m.safetensors" --int8 -b 1,2 -s 1-3 -r 2 -o csv
+  python3 - "$T/out" <<'PY' || { echo "FAIL: lm-bench csv"; fails=$((fails + 1)); }
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 2 * 2 * 3, len(rows)
+assert rows[0]["impl"] == "wordlm" and float(rows[0]["ms_median"]) > 0
+PY
+  expect 0 ""                 -- "$BIN/lm-bench" -m "$T/m.safetensors" -r 2 -o jsonl
+  python3 -c "import json; [json.loads(l) for l in open('$T/out')]" || { echo "FAIL: jsonl"; fails=$((fails + 1)); }
+  expect 0 ""                 -- "$BIN/lm-bench" -m "$T/m.safetensors" -r 2 -o json --tests forward,decode,load
+  python3 -c "import json; d=json.load(open('$T/out')); assert {r['kind'] for r in d['results']} == {'forward','decode','load'}" \
+    || { echo "FAIL: json"; fails=$((fails + 1)); }
+  expect 0 "| model |"        -- bash -c "\"$BIN/lm-bench\" -m \"$T/m.safetensors\" -r 2 -o md 1>&2"
+  ;;
+*) echo "unknown section $SECTION"; exit 2 ;;
+esac
+echo "$SECTION: $((n - fails))/$n checks passed"
+[ "$fails" = 0 ]
