@@ -58,7 +58,9 @@ void log_line(const std::string& s) { write_line(s); }
 void log_info(const std::string& s) {
   if (g_level != Level::Quiet) write_line(s);
 }
-void log_warn(const std::string& s) { write_line("warning: " + s); }
+void log_warn(const std::string& s) {
+  if (g_level != Level::Quiet) write_line("warning: " + s);
+}
 void log_debug(const std::string& s) {
   if (g_level == Level::Debug) write_line(s);
 }
@@ -90,7 +92,7 @@ const std::atomic<bool>& install_stop_handler() {
 void CommonOptions::add(CLI::App& app, bool with_threads) {
   if (with_threads)
     app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)");
-  app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
+  app.add_flag("-q,--quiet", quiet, "Only errors on stderr (no logs, warnings or progress)");
   app.add_flag("-v,--verbose", verbose, "More detail on stderr");
 }
 

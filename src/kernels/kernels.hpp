@@ -140,7 +140,8 @@ const Table& active() noexcept;
 Isa active_isa() noexcept;
 
 // Activation quantization parameters from a range (widened to include 0): scale = (hi - lo) / 127,
-// zp = clamp(nearbyint(-lo / scale), 0, 127); all-zero range -> scale 1, zp 0; a range too wide
+// zp = clamp(nearbyint(-lo / scale), 0, 127); all-zero range, or one so small that the scale would
+// be subnormal -> scale 1, zp 0 (the values quantize to 0); a range too wide
 // for float (hi - lo overflows) -> scale 0, which callers report like NaN/Inf.
 struct QParams {
   float scale;

@@ -2,6 +2,7 @@
 // weight at load; ISA independent.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
 #include "kernels/kernels.hpp"
@@ -65,6 +66,10 @@ QParams qparams_u7(float lo, float hi) noexcept {
   if (!std::isfinite(hi - lo)) return {0.0f, 0.0f, 0};  // range overflows float: callers treat scale 0 as an error
   QParams q;
   q.scale = (hi - lo) / 127.0f;
+  // A range so small that the scale is subnormal or underflows to 0 (e.g. |x| ~ 1e-40): the values
+  // are zero for every practical purpose; quantize them as zeros (an infinite 1/scale would turn
+  // into NaN and an undefined float -> int conversion). Found by fuzz_checkpoint.
+  if (!(q.scale >= std::numeric_limits<float>::min())) return {1.0f, 1.0f, 0};
   q.inv_scale = 1.0f / q.scale;
   const float z = std::nearbyint(-lo / q.scale);
   q.zp = static_cast<std::int32_t>(std::clamp(z, 0.0f, 127.0f));
