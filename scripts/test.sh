@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the build and tests need (scripts/setup.sh), builds
-# with warnings as errors, and runs the test suite with ctest. The kernel tests run twice: on the
-# AVX2 path and forced onto the scalar reference (WORDLM_FORCE_ISA=scalar).
+# The README's test command (CI runs it through .ci/run): installs what the build and tests need
+# (scripts/setup.sh), then
+#   1. builds with warnings as errors and runs the test suite (ctest; the kernel tests run twice,
+#      on the AVX2 path and forced onto the scalar reference with WORDLM_FORCE_ISA=scalar);
+#   2. builds again with ASan + UBSan and runs the whole suite a second time;
+#   3. builds the libFuzzer targets with clang and runs each for 30 s (scripts/fuzz.sh).
 #
-#   scripts/test.sh            fast suite (seconds to a minute)
+#   scripts/test.sh            all three (about 20 minutes on 2 cores from scratch)
+#   scripts/test.sh --quick    step 1 only
 #   scripts/test.sh --slow     also the tests labelled "slow"
-#   scripts/test.sh --build-only
-# Environment: BUILD_DIR (default build), JOBS (default: nproc).
+# Environment: JOBS (default: nproc), FUZZ_SECONDS (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+quick=0
 slow=0
-build_only=0
 for a in "$@"; do
   case "$a" in
+    --quick) quick=1 ;;
     --slow) slow=1 ;;
-    --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $a" >&2; exit 64 ;;
   esac
 done
 
 scripts/setup.sh test
-build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DWORDLM_WERROR=ON >/dev/null
-cmake --build "$build" -j"$jobs"
-[ "$build_only" = 1 ] && exit 0
+label=(-LE slow)
+[ "$slow" = 1 ] && label=()
 
-cd "$build"
-if [ "$slow" = 1 ]; then
-  ctest --output-on-failure -j2
-else
-  ctest --output-on-failure -j2 -LE slow
-fi
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "build (Release, -Werror) and test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWORDLM_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j2 "${label[@]}")
+[ "$quick" = 1 ] && exit 0
+
+step "build with ASan + UBSan and test again"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWORDLM_SANITIZE=ON -DWORDLM_WERROR=ON \
+  -DWORDLM_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j2 "${label[@]}")
+
+step "fuzz smoke run (${FUZZ_SECONDS:-30} s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

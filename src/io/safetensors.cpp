@@ -242,6 +242,15 @@ Safetensors parse_safetensors(std::span<const std::byte> bytes, const std::strin
   return st;
 }
 
+namespace {
+std::function<void(const std::string&)>& read_hook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+}  // namespace
+
+void set_read_hook_for_testing(std::function<void(const std::string& path)> hook) { read_hook() = std::move(hook); }
+
 Safetensors read_safetensors(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw CheckpointError(CheckpointErrc::NotRegularFile, path + ": cannot open: " + std::strerror(errno), ErrorKind::NoInput);
@@ -275,6 +284,7 @@ Safetensors read_safetensors(const std::string& path) {
   std::vector<std::byte> header(n);
   read_at(header.data(), n, 8);
   auto h = parse_header(header, n, size, path);
+  if (read_hook()) read_hook()(path);
   Safetensors st;
   st.metadata = std::move(h.metadata);
   st.tensors.reserve(h.tensors.size());

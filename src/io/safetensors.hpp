@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -103,6 +104,9 @@ struct Safetensors {
 // Reads and validates a whole file (pread into aligned buffers; no mmap, so a file that shrinks
 // while being read is a Truncated error, never a SIGBUS).
 Safetensors read_safetensors(const std::string& path);
+// Test seam: called by read_safetensors() after the header is validated and before tensor data
+// is read (tests use it to shrink the file underneath the reader). Empty by default.
+void set_read_hook_for_testing(std::function<void(const std::string& path)> hook);
 // Same validation over bytes in memory (tests, fuzzing).
 Safetensors parse_safetensors(std::span<const std::byte> bytes, const std::string& label = "<memory>");
 
