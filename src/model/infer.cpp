@@ -235,9 +235,7 @@ void InferenceModel::reserve(std::int64_t steps, std::int64_t B, int threads) {
 // (per-tensor needs one extra barrier to combine ranges), then row groups of W are split. Ends
 // with a barrier: y is complete when it returns.
 void InferenceModel::project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y,
-                             std::int64_t ldy, const float* bias, std::int64_t ycols, int tid, int nt, ThreadPool& pool,
-                             int site) {
-  (void)ycols;
+                             std::int64_t ldy, const float* bias, int tid, int nt, ThreadPool& pool, int site) {
   auto [g0, g1] = split_range(lin.groups(), tid, nt);
   if (!lin.int8()) {
     lin.forward_f32(x, ldx, M, g0, g1, y, ldy, nullptr, 0, bias);
@@ -304,7 +302,7 @@ void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, Sta
     for (std::int64_t l = 0; l < L; ++l) {
       const Layer& layer = layers_[static_cast<std::size_t>(l)];
       const std::int64_t K = cfg_.input_size(l);
-      project(layer.ih, x, K, M, z_.data(), G, layer.bias.data(), G, tid, nt, pool, static_cast<int>(2 * l));
+      project(layer.ih, x, K, M, z_.data(), G, layer.bias.data(), tid, nt, pool, static_cast<int>(2 * l));
       float* hs = st.h.data() + l * B * H;
       float* cs = st.c.data() + l * B * H;
       for (std::int64_t t = 0; t < steps; ++t) {
@@ -342,7 +340,7 @@ void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, Sta
       pool.barrier();
     }
     // ---- decoder and output
-    project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), V, tid, nt, pool, static_cast<int>(2 * L));
+    project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), tid, nt, pool, static_cast<int>(2 * L));
     if (post == Post::LogSoftmax) nn::log_softmax_rows<float>(logits_.data(), V, m0, m1);
     else if (post == Post::Nll) nn::softmax_xent_forward<float>(logits_.data(), targets, V, m0, m1, nll_out);
   });

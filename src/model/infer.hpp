@@ -96,7 +96,7 @@ class InferenceModel {
   void build_layout();
   void reserve(std::int64_t steps, std::int64_t B, int threads);
   void project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
-               const float* bias, std::int64_t ycols, int tid, int nt, ThreadPool& pool, int site);
+               const float* bias, int tid, int nt, ThreadPool& pool, int site);
 
   ModelConfig cfg_;
   InferOptions opt_;

@@ -33,6 +33,8 @@ class Optimizer {
   // Resume state: Adam moments (empty for SGD) and the step count.
   AlignedBuffer<float>& exp_avg() noexcept { return m_; }
   AlignedBuffer<float>& exp_avg_sq() noexcept { return v_; }
+  const AlignedBuffer<float>& exp_avg() const noexcept { return m_; }
+  const AlignedBuffer<float>& exp_avg_sq() const noexcept { return v_; }
   void set_steps(std::int64_t t) noexcept { t_ = t; }
 
  private:

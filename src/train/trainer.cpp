@@ -96,14 +96,13 @@ void write_resume(const std::string& path, const LstmLM<float>& model, const Opt
                        {"hyperparameters", hyper_json(o)},
                        {"corpus_options", corpus_options_json(o.corpus)},
                        {"corpus", corpus_identity(corpus)},
-                       {"optimizer_steps", const_cast<Optimizer&>(opt).steps()},
+                       {"optimizer_steps", opt.steps()},
                        {"batch", hidden.batch}};
-  auto& op = const_cast<Optimizer&>(opt);
-  if (!op.exp_avg().empty()) {
-    const Shape s{static_cast<std::int64_t>(op.exp_avg().size())};
-    ck.extra.emplace("optim.exp_avg", Tensor::from<float>(s, std::span<const float>(op.exp_avg().data(), op.exp_avg().size())));
+  if (!opt.exp_avg().empty()) {
+    const Shape s{static_cast<std::int64_t>(opt.exp_avg().size())};
+    ck.extra.emplace("optim.exp_avg", Tensor::from<float>(s, std::span<const float>(opt.exp_avg().data(), opt.exp_avg().size())));
     ck.extra.emplace("optim.exp_avg_sq",
-                     Tensor::from<float>(s, std::span<const float>(op.exp_avg_sq().data(), op.exp_avg_sq().size())));
+                     Tensor::from<float>(s, std::span<const float>(opt.exp_avg_sq().data(), opt.exp_avg_sq().size())));
   }
   const Shape hs{model.config().nlayers, hidden.batch, model.config().nhid};
   ck.extra.emplace("state.h", Tensor::from<float>(hs, std::span<const float>(hidden.h.data(), hidden.h.size())));
