@@ -15,39 +15,7 @@ import types
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import wordlm_st  # noqa: E402
-
-
-def rnn_model_class(torch):
-    nn = torch.nn
-
-    class RNNModel(nn.Module):
-        """pytorch/examples word_language_model/model.py RNNModel (LSTM branch), for unpickling."""
-
-        def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, dropout=0.5, tie_weights=False):
-            super().__init__()
-            self.ntoken = ntoken
-            self.drop = nn.Dropout(dropout)
-            self.encoder = nn.Embedding(ntoken, ninp)
-            self.rnn = getattr(nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
-            self.decoder = nn.Linear(nhid, ntoken)
-            if tie_weights:
-                self.decoder.weight = self.encoder.weight
-            self.rnn_type, self.nhid, self.nlayers = rnn_type, nhid, nlayers
-
-        def forward(self, input, hidden):
-            emb = self.drop(self.encoder(input))
-            output, hidden = self.rnn(emb, hidden)
-            output = self.drop(output)
-            decoded = self.decoder(output).view(-1, self.ntoken)
-            return torch.nn.functional.log_softmax(decoded, dim=1), hidden
-
-        def init_hidden(self, bsz):
-            w = next(self.parameters())
-            return (w.new_zeros(self.nlayers, bsz, self.nhid), w.new_zeros(self.nlayers, bsz, self.nhid))
-
-    # pickles of pytorch/examples models name the class model.RNNModel
-    RNNModel.__module__, RNNModel.__qualname__ = "model", "RNNModel"
-    return RNNModel
+from torch_rnn import rnn_model_class  # noqa: E402,F401  (re-exported for scripts that import this one)
 
 
 def load_state(torch, path):

@@ -83,34 +83,17 @@ def main():
     import torch.nn as nn
     torch.set_num_threads(a.threads)
 
-    class RNNModel(nn.Module):
-        def __init__(self, V, E, H, L, tied=False):
-            super().__init__()
-            self.ntoken, self.nhid, self.nlayers = V, H, L
-            self.drop = nn.Dropout(0.0)
-            self.encoder = nn.Embedding(V, E)
-            self.rnn = nn.LSTM(E, H, L)
-            self.decoder = nn.Linear(H, V)
-            if tied:
-                self.decoder.weight = self.encoder.weight
+    from torch_rnn import init_like_examples, rnn_model_class
+    Examples = rnn_model_class(torch)
 
-        def forward(self, x, h):
-            out, h = self.rnn(self.drop(self.encoder(x)), h)
-            dec = self.decoder(self.drop(out)).view(-1, self.ntoken)
-            return nn.functional.log_softmax(dec, dim=1), h
-
-        def init_hidden(self, b):
-            w = self.encoder.weight
-            return (w.new_zeros(self.nlayers, b, self.nhid), w.new_zeros(self.nlayers, b, self.nhid))
+    def RNNModel(V, E, H, L, tied=False):
+        return Examples("LSTM", V, E, H, L, dropout=0.0, tie_weights=tied)
 
     models = []  # (label, fp32 model, vocab or None)
     for p in a.preset:
         V, E, H, L = PRESETS[p]
         torch.manual_seed(1)
-        m = RNNModel(V, E, H, L)
-        nn.init.uniform_(m.encoder.weight, -0.1, 0.1)
-        nn.init.zeros_(m.decoder.bias)
-        nn.init.uniform_(m.decoder.weight, -0.1, 0.1)
+        m = init_like_examples(RNNModel(V, E, H, L))
         models.append((p, m, None))
     for path in a.model:
         meta, tensors = wordlm_st.read(path)

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
 import wordlm_st  # noqa: E402
 import import_pytorch  # noqa: E402
+from torch_rnn import init_like_examples, rnn_model_class  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -38,12 +39,7 @@ def flat(t):
 
 def golden(name, V, E, H, L, tied, seed):
     torch.manual_seed(seed)
-    RNNModel = import_pytorch.rnn_model_class(torch)
-    model = RNNModel("LSTM", V, E, H, L, dropout=0.0, tie_weights=tied)
-    # pytorch/examples init_weights
-    model.encoder.weight.data.uniform_(-0.1, 0.1)
-    model.decoder.bias.data.zero_()
-    model.decoder.weight.data.uniform_(-0.1, 0.1)
+    model = init_like_examples(rnn_model_class(torch)("LSTM", V, E, H, L, dropout=0.0, tie_weights=tied))
     T, B = 7, 3
     inp = torch.randint(0, V, (T, B))
     tgt = torch.randint(0, V, (T * B,))
@@ -133,11 +129,8 @@ def import_fixture(build):
     valid = batchify(tokenize(os.path.join(corpus, "valid.txt"), vocab), 10)
     test = batchify(tokenize(os.path.join(corpus, "test.txt"), vocab), 10)
     torch.manual_seed(1111)
-    RNNModel = import_pytorch.rnn_model_class(torch)
-    model = RNNModel("LSTM", len(words), 32, 32, 2, dropout=0.2)
-    model.encoder.weight.data.uniform_(-0.1, 0.1)
-    model.decoder.bias.data.zero_()
-    model.decoder.weight.data.uniform_(-0.1, 0.1)
+    RNNModel = rnn_model_class(torch)
+    model = init_like_examples(RNNModel("LSTM", len(words), 32, 32, 2, dropout=0.2))
     lr, bptt = 20.0, 35
     for epoch in range(2):
         model.train()

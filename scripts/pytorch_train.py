@@ -70,30 +70,11 @@ def main():
 
     train_data, val_data = batchify(train, a.batch_size), batchify(valid, 10)
 
-    class RNNModel(nn.Module):
-        def __init__(self, ntoken):
-            super().__init__()
-            self.ntoken = ntoken
-            self.drop = nn.Dropout(a.dropout)
-            self.encoder = nn.Embedding(ntoken, a.emsize)
-            self.rnn = nn.LSTM(a.emsize, a.nhid, a.nlayers, dropout=a.dropout)
-            self.decoder = nn.Linear(a.nhid, ntoken)
-            if a.tied:
-                self.decoder.weight = self.encoder.weight
-            nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
-            nn.init.zeros_(self.decoder.bias)
-            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-
-        def forward(self, x, h):
-            out, h = self.rnn(self.drop(self.encoder(x)), h)
-            return nn.functional.log_softmax(self.decoder(self.drop(out)).view(-1, self.ntoken), dim=1), h
-
-        def init_hidden(self, b):
-            w = next(self.parameters())
-            return (w.new_zeros(a.nlayers, b, a.nhid), w.new_zeros(a.nlayers, b, a.nhid))
-
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+    from torch_rnn import init_like_examples, rnn_model_class
     V = len(vocab)
-    model = RNNModel(V)
+    model = init_like_examples(rnn_model_class(torch)("LSTM", V, a.emsize, a.nhid, a.nlayers, dropout=a.dropout,
+                                                      tie_weights=a.tied))
     crit = nn.NLLLoss()
 
     def get_batch(src, i):

@@ -295,6 +295,26 @@ inline void group_kernel(const std::uint8_t* qa, std::int64_t lda, const std::in
   });
 }
 
+// The end of every float GEMM epilogue: v holds columns r..r+7 of one output row; add the addend
+// and the bias, store; columns at or past y_cols are not touched (scalar tail, same operations).
+inline void finish8(__m256 v, const float* addend_row, const float* bias, float* y_row, std::int64_t r,
+                    std::int64_t y_cols) {
+  if (r + 8 <= y_cols) {
+    if (addend_row) v = _mm256_add_ps(v, _mm256_loadu_ps(addend_row + r));
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + r));
+    _mm256_storeu_ps(y_row + r, v);
+    return;
+  }
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  for (std::int64_t c = 0; r + c < y_cols; ++c) {
+    float x = tmp[c];
+    if (addend_row) x = x + addend_row[r + c];
+    if (bias) x = x + bias[r + c];
+    y_row[r + c] = x;
+  }
+}
+
 template <int MR>
 inline void store_i32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, const std::int32_t (&acc)[MR][4][8]) {
   for (int m = 0; m < MR; ++m)
@@ -317,21 +337,8 @@ inline void store_f32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, cons
       const __m256 sw = _mm256_load_ps(w.scale.data() + r);
       const __m256i centered =
           _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc[m][s])), _mm256_mullo_epi32(zp, colsum));
-      __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centered), _mm256_mul_ps(sa, sw));
-      if (r + 8 <= ar.y_cols) {
-        if (ar.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(ar.addend + mm * ar.ld_add + r));
-        if (ar.bias) v = _mm256_add_ps(v, _mm256_loadu_ps(ar.bias + r));
-        _mm256_storeu_ps(ar.y + mm * ar.ldy + r, v);
-      } else {
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, v);
-        for (std::int64_t c = 0; r + c < ar.y_cols; ++c) {
-          float x = tmp[c];
-          if (ar.addend) x = x + ar.addend[mm * ar.ld_add + r + c];
-          if (ar.bias) x = x + ar.bias[r + c];
-          ar.y[mm * ar.ldy + r + c] = x;
-        }
-      }
+      const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centered), _mm256_mul_ps(sa, sw));
+      finish8(v, ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy, r, ar.y_cols);
     }
   }
 }
@@ -391,21 +398,8 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, 
     for (int c = 0; c < 2 * NP; ++c) {
       const std::int64_t r = (p0 + c / 2) * 16 + (c % 2) * 8;
       if (r >= a.y_cols) break;
-      __m256 v = _mm256_load_ps(res[i][c]);
-      if (r + 8 <= a.y_cols) {
-        if (a.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(a.addend + m * a.ld_add + r));
-        if (a.bias) v = _mm256_add_ps(v, _mm256_loadu_ps(a.bias + r));
-        _mm256_storeu_ps(a.y + m * a.ldy + r, v);
-      } else {
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, v);
-        for (std::int64_t q = 0; r + q < a.y_cols; ++q) {
-          float x = tmp[q];
-          if (a.addend) x = x + a.addend[m * a.ld_add + r + q];
-          if (a.bias) x = x + a.bias[r + q];
-          a.y[m * a.ldy + r + q] = x;
-        }
-      }
+      finish8(_mm256_load_ps(res[i][c]), a.addend ? a.addend + m * a.ld_add : nullptr, a.bias, a.y + m * a.ldy, r,
+              a.y_cols);
     }
   }
 }
