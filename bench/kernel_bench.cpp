@@ -6,8 +6,15 @@
 
 #include <vector>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "core/rng.hpp"
+#include "data/corpus.hpp"
+#include "io/checkpoint.hpp"
 #include "kernels/kernels.hpp"
+#include "model/infer.hpp"
+#include "report/bench.hpp"
 
 using namespace wordlm;
 using namespace wordlm::kernels;
@@ -83,7 +90,52 @@ void BM_lstm_cell(benchmark::State& st) {
   }
 }
 
+// Checkpoint I/O on the seed model (30.1 MB fp32): atomic write (temp, fsync, rename) and read
+// with full validation; "load" adds building the inference model (packing).
+std::string seed_file() {
+  static const std::string path = [] {
+    const std::string p = (std::filesystem::temp_directory_path() / "wordlm-bench-seed.safetensors").string();
+    wordlm::preset_model("seed", p);
+    return p;
+  }();
+  return path;
+}
+
+void BM_checkpoint_write(benchmark::State& st) {
+  const Checkpoint ck = load_checkpoint(seed_file());
+  const std::string out = seed_file() + ".out";
+  for (auto _ : st) save_checkpoint(out, ck);
+  st.counters["MBps"] = benchmark::Counter(double(ck.tensor_bytes()) / 1e6, benchmark::Counter::kIsIterationInvariantRate);
+  std::filesystem::remove(out);
+}
+
+void BM_checkpoint_read(benchmark::State& st) {
+  for (auto _ : st) benchmark::DoNotOptimize(load_checkpoint(seed_file()));
+}
+
+void BM_model_load(benchmark::State& st) {
+  for (auto _ : st) {
+    const Checkpoint ck = load_checkpoint(seed_file());
+    benchmark::DoNotOptimize(InferenceModel::from_checkpoint(ck));
+  }
+}
+
+// Corpus loading: set WORDLM_BENCH_CORPUS to a corpus folder (e.g. data/brown) to time it.
+void BM_corpus_load(benchmark::State& st) {
+  const char* dir = std::getenv("WORDLM_BENCH_CORPUS");
+  if (!dir) {
+    st.SkipWithError("set WORDLM_BENCH_CORPUS to a corpus folder");
+    return;
+  }
+  for (auto _ : st) benchmark::DoNotOptimize(load_corpus(dir, {}));
+}
+
 }  // namespace
+
+BENCHMARK(BM_checkpoint_write)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_checkpoint_read)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_model_load)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_corpus_load)->Unit(benchmark::kMillisecond);
 
 // seed model: W_hh 2048x512 (GEMV per step), W_ih 2048x256 / 2048x512, decoder 5000x512
 BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});

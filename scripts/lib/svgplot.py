@@ -23,18 +23,26 @@ def _nice_ticks(lo, hi, n=6):
 
 
 def _log_ticks(lo, hi):
-    ticks = []
-    e = math.floor(math.log10(lo))
-    while 10 ** e <= hi * 1.0001:
-        for m in (1, 2, 5):
-            v = m * 10 ** e
-            if lo / 1.0001 <= v <= hi * 1.0001:
-                ticks.append(v)
-        e += 1
-    return ticks or [lo, hi]
+    """Ticks at m * 10^e; the densest mantissa set that stays at or below 10 ticks in range."""
+    best = []
+    for mants in ((1,), (1, 2, 5), (1, 2, 3, 5, 7), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = []
+        e = math.floor(math.log10(lo))
+        while 10 ** e <= hi * 1.0001:
+            for m in mants:
+                v = m * 10 ** e
+                if lo / 1.0001 <= v <= hi * 1.0001:
+                    ticks.append(v)
+            e += 1
+        if len(ticks) <= 10:
+            best = ticks
+        if len(best) >= 4:
+            break
+    return best or [lo, hi]
 
 
 def _fmt(v):
+    """Tick labels: short."""
     if v == 0:
         return "0"
     if abs(v) >= 1000:
@@ -44,6 +52,13 @@ def _fmt(v):
     if abs(v) >= 1:
         return f"{v:.1f}".rstrip("0").rstrip(".")
     return f"{v:.3g}"
+
+
+def _value(v):
+    """Data labels: three significant digits."""
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
 
 
 class _Axis:
@@ -79,14 +94,18 @@ def _frame(title, xlabel, ylabel):
     return out
 
 
-def _legend(items):
-    out = []
+def _legend(items, boxes=False):
+    out = ['<g class="legend">']
     x0, y0 = W - MR + 15, MT + 10
     for i, (label, color, dash) in enumerate(items):
         y = y0 + 20 * i
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + 24}" y2="{y}" stroke="{color}" stroke-width="2.5"{d}/>')
+        if boxes:
+            out.append(f'<rect x="{x0 + 4}" y="{y - 7}" width="16" height="14" fill="{color}"/>')
+        else:
+            d = f' stroke-dasharray="{dash}"' if dash else ""
+            out.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + 24}" y2="{y}" stroke="{color}" stroke-width="2.5"{d}/>')
         out.append(f'<text x="{x0 + 30}" y="{y + 4}">{escape(label)}</text>')
+    out.append("</g>")
     return out
 
 
@@ -157,10 +176,10 @@ def bar_chart(categories, series, title, ylabel, xlabel=""):
             x = i * gw + gw * 0.1 + j * bw
             y = ay.pos(v)
             out.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bw * 0.92:.1f}" height="{ph - y:.1f}" fill="{color}"/>')
-            out.append(f'<text x="{x + bw * 0.46:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="10">{_fmt(v)}</text>')
+            out.append(f'<text x="{x + bw * 0.46:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="10">{_value(v)}</text>')
     for i, c in enumerate(categories):
         out.append(f'<text x="{i * gw + gw / 2:.1f}" y="{ph + 18}" text-anchor="middle">{escape(c)}</text>')
     out.append("</g>")
-    out += _legend(legend)
+    out += _legend(legend, boxes=True)
     out.append("</svg>")
     return "\n".join(out) + "\n"
