@@ -53,6 +53,8 @@ void ThreadPool::worker(int tid) {
       std::lock_guard<std::mutex> lk(err_mu_);
       if (!err_) err_ = std::current_exception();
       aborted_.store(true, std::memory_order_release);
+      bar_gen_.fetch_add(1, std::memory_order_release);  // wake threads asleep in barrier()
+      bar_gen_.notify_all();
     }
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
@@ -76,6 +78,8 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     std::lock_guard<std::mutex> lk(err_mu_);
     if (!err_) err_ = std::current_exception();
     aborted_.store(true, std::memory_order_release);
+    bar_gen_.fetch_add(1, std::memory_order_release);
+    bar_gen_.notify_all();
   }
   int spins = 0;
   int p;
@@ -100,15 +104,20 @@ void ThreadPool::barrier() noexcept {
   if (bar_count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
     bar_count_.store(0, std::memory_order_relaxed);
     bar_gen_.fetch_add(1, std::memory_order_release);
+    bar_gen_.notify_all();  // only costs a system call when someone sleeps
     return;
   }
   int spins = 0;
   while (bar_gen_.load(std::memory_order_acquire) == g) {
     if (aborted_.load(std::memory_order_relaxed)) return;
-    if (++spins < kSpinBeforeYield) {
+    ++spins;
+    if (spins < kSpinBeforeYield) {
       WORDLM_PAUSE();
-    } else {
+    } else if (spins < 2 * kSpinBeforeYield) {
       std::this_thread::yield();
+    } else {
+      // more threads than free cores: stop burning the CPU the others need
+      bar_gen_.wait(g, std::memory_order_acquire);
     }
   }
 }

@@ -49,6 +49,42 @@ std::size_t first_invalid(std::string_view s) noexcept {
   return std::string_view::npos;
 }
 
+JsonShape json_shape(std::string_view s) noexcept {
+  JsonShape r;
+  int depth = 0;
+  bool in_str = false, esc = false, top_nonempty = false;
+  for (char c : s) {
+    if (in_str) {
+      if (esc) esc = false;
+      else if (c == '\\') esc = true;
+      else if (c == '"') in_str = false;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_str = true;
+        if (depth == 1) top_nonempty = true;
+        break;
+      case '{':
+      case '[':
+        ++depth;
+        if (depth > r.max_depth) r.max_depth = depth;
+        break;
+      case '}':
+      case ']':
+        --depth;
+        break;
+      case ',':
+        if (depth == 1) ++r.top_level_items;
+        break;
+      default:
+        if (depth == 1 && c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != ':') top_nonempty = true;
+    }
+  }
+  if (top_nonempty) ++r.top_level_items;
+  return r;
+}
+
 bool is_space(char32_t c) noexcept {
   if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
   return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||

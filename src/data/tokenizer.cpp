@@ -95,10 +95,12 @@ class LineSink {
 };
 
 // Feeds every complete line of buf[0..n) to sink; returns the number of bytes consumed.
-// With at_eof, the final unterminated segment is a line too (if non-empty).
-std::size_t drain_lines(const char* buf, std::size_t n, bool at_eof, LineSink& sink) {
+// With at_eof, the final unterminated segment is a line too (if non-empty). `from` says where
+// the scan may start: bytes before it are known to hold no line end (so a line longer than the
+// read chunk is scanned once, not once per chunk).
+std::size_t drain_lines(const char* buf, std::size_t n, bool at_eof, LineSink& sink, std::size_t from = 0) {
   std::size_t start = 0;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = from; i < n; ++i) {
     const char c = buf[i];
     if (c == '\n') {
       sink.line({buf + start, i - start});
@@ -156,7 +158,8 @@ FileStats tokenize_file(const std::string& path, const TokenizeOptions& opts,
   Sha256 hash;
   LineSink sink(path, opts, on_token, on_eol, st);
   std::string buf;
-  std::size_t have = 0;  // bytes of buf holding unconsumed data
+  std::size_t have = 0;     // bytes of buf holding unconsumed data
+  std::size_t scanned = 0;  // bytes of buf known to hold no line end
   for (;;) {
     if (buf.size() < have + kChunk) buf.resize(have + kChunk);
     ssize_t r = ::read(fd, buf.data() + have, kChunk);
@@ -168,11 +171,13 @@ FileStats tokenize_file(const std::string& path, const TokenizeOptions& opts,
     hash.update(buf.data() + have, static_cast<std::size_t>(r));
     st.bytes += r;
     have += static_cast<std::size_t>(r);
-    std::size_t used = drain_lines(buf.data(), have, eof, sink);
+    std::size_t used = drain_lines(buf.data(), have, eof, sink, scanned);
     if (used > 0) {
       std::memmove(buf.data(), buf.data() + used, have - used);
       have -= used;
     }
+    // what is left is one unfinished line; re-check only its last byte (a '\r' awaiting '\n')
+    scanned = have > 0 ? have - 1 : 0;
     if (eof) break;
   }
   st.sha256 = hash.hex();

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/buildinfo.hpp"
+#include "core/utf8.hpp"
 #include "data/vocab.hpp"
 
 namespace wordlm {
@@ -12,6 +13,10 @@ namespace wordlm {
 using json = nlohmann::json;
 
 namespace {
+
+// wordlm's own metadata (config, vocabulary, provenance, quantization, training state) nests at
+// most ~6 deep; deeper JSON would only be a way to exhaust the stack of recursive copies.
+constexpr int kMaxMetadataDepth = 16;
 
 [[noreturn]] void reject(CheckpointErrc code, const std::string& label, const std::string& what) {
   throw CheckpointError(code, label + ": " + what);
@@ -24,6 +29,10 @@ json parse_meta_json(const std::map<std::string, std::string>& md, const std::st
     if (required) reject(CheckpointErrc::BadMetadata, label, "metadata '" + key + "' is missing");
     return nullptr;
   }
+  if (const auto shape = utf8::json_shape(it->second); shape.max_depth > kMaxMetadataDepth)
+    reject(CheckpointErrc::BadMetadata, label,
+           "metadata '" + key + "' nests " + std::to_string(shape.max_depth) + " levels deep (at most " +
+               std::to_string(kMaxMetadataDepth) + ")");
   try {
     return json::parse(it->second);
   } catch (const json::exception& e) {

@@ -136,6 +136,14 @@ SafetensorsHeader parse_header(std::span<const std::byte> header_json, std::uint
     reject(CheckpointErrc::HeaderNotUtf8, label, "header is not valid UTF-8 at byte " + std::to_string(8 + bad));
   if (text.empty() || text[0] != '{')
     reject(CheckpointErrc::HeaderNotJson, label, "header (byte 8) does not start with '{'");
+  if (const auto shape = utf8::json_shape(text); shape.max_depth > kMaxHeaderDepth)
+    reject(CheckpointErrc::HeaderNotJson, label,
+           "header nests " + std::to_string(shape.max_depth) + " levels deep; a safetensors header has at most " +
+               std::to_string(kMaxHeaderDepth));
+  else if (shape.top_level_items > kMaxHeaderEntries)
+    reject(CheckpointErrc::HeaderNotJson, label,
+           "header has " + std::to_string(shape.top_level_items) + " entries; this reader accepts at most " +
+               std::to_string(kMaxHeaderEntries));
 
   // Parse, watching every object for a repeated key (nlohmann would silently keep the last).
   std::vector<std::set<std::string>> keys;

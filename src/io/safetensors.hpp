@@ -73,6 +73,10 @@ class CheckpointError : public Error {
 };
 
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+// Beyond the spec, so that a header cannot make the parser build a huge tree: a safetensors header
+// nests at most 3 deep ({ "t": { "shape": [ ] } }), and this reader accepts at most 100,000 entries.
+inline constexpr int kMaxHeaderDepth = 3;
+inline constexpr std::size_t kMaxHeaderEntries = 100'000;
 
 struct TensorInfo {
   std::string name;

@@ -239,8 +239,8 @@ bool avx2_minmax(const float* x, std::int64_t n, float* lo, float* hi) {
 
 inline __m256i quant8(const float* x, __m256 inv, __m256i zp) {
   __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  v = _mm256_max_ps(_mm256_set1_ps(-1024.0f), v);
-  v = _mm256_min_ps(_mm256_set1_ps(1024.0f), v);
+  v = _mm256_max_ps(v, _mm256_set1_ps(-1024.0f));  // (v > -1024) ? v : -1024: NaN -> -1024
+  v = _mm256_min_ps(v, _mm256_set1_ps(1024.0f));
   __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
   q = _mm256_max_epi32(q, _mm256_setzero_si256());
   return _mm256_min_epi32(q, _mm256_set1_epi32(127));
@@ -261,7 +261,8 @@ void avx2_quantize_u7(const float* x, std::int64_t n, float inv_scale, std::int3
   }
   for (; i < n; ++i) {
     const float v = std::nearbyint(x[i] * inv_scale);
-    const float c = std::min(std::max(v, -1024.0f), 1024.0f);
+    const float lo = v > -1024.0f ? v : -1024.0f;
+    const float c = lo < 1024.0f ? lo : 1024.0f;
     q[i] = static_cast<std::uint8_t>(std::clamp(static_cast<std::int32_t>(c) + zp, 0, 127));
   }
 }
@@ -404,8 +405,10 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, 
   }
 }
 
+// Blocks of 4..6 rows cover one panel only: callers use NP > 1 solely when M <= 3.
 template <int NP>
 inline void sgemm_rows(const GemmF32Args& a, std::int64_t m0, int rows, std::int64_t p) {
+  if (NP > 1 && rows > 3) __builtin_trap();  // would silently skip NP - 1 panels
   switch (rows) {
     case 1: sgemm_block<1, NP, 1>(a, m0, p); break;
     case 2: sgemm_block<2, NP, 1>(a, m0, p); break;

@@ -75,8 +75,10 @@ bool ref_minmax(const float* x, std::int64_t n, float* lo, float* hi) {
 void ref_quantize_u7(const float* x, std::int64_t n, float inv_scale, std::int32_t zp, std::uint8_t* q) {
   for (std::int64_t i = 0; i < n; ++i) {
     const float v = std::nearbyint(x[i] * inv_scale);
-    // v is integral; clamp in float first so the conversion cannot overflow
-    const float c = std::min(std::max(v, -1024.0f), 1024.0f);
+    // v is integral; clamp in float first so the conversion is always defined (NaN -> -1024,
+    // which then clamps to 0; callers report non-finite input separately)
+    const float lo = v > -1024.0f ? v : -1024.0f;
+    const float c = lo < 1024.0f ? lo : 1024.0f;
     std::int32_t qi = static_cast<std::int32_t>(c) + zp;
     q[i] = static_cast<std::uint8_t>(std::clamp(qi, 0, 127));
   }

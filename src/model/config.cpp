@@ -48,7 +48,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   c.tied = t->get<bool>();
   auto d = j.find("dropout");
   if (d == j.end() || !d->is_number()) bad("'dropout' missing or not a number");
-  c.dropout = d->get<float>();
+  const double dv = d->get<double>();
+  if (!(dv >= 0.0 && dv < 1.0)) bad("'dropout' " + std::to_string(dv) + " outside [0, 1)");
+  c.dropout = static_cast<float>(dv);
   if (auto r = j.find("rnn_type"); r != j.end() && (!r->is_string() || r->get<std::string>() != "LSTM"))
     bad("rnn_type must be \"LSTM\"");
   c.validate(ErrorKind::Data);

@@ -18,6 +18,7 @@ namespace wordlm {
 InferLinear InferLinear::from_f32(const float* w, std::int64_t N, std::int64_t K, const std::vector<std::int64_t>* src_row) {
   InferLinear l;
   l.int8_ = false;
+  l.stored_rows_ = N;
   l.rows_ = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
   l.K_ = K;
   kernels::pack_f32(w, N, K, l.wf_, src_row);
@@ -28,6 +29,7 @@ InferLinear InferLinear::from_i8(const std::int8_t* q, const float* scale, bool 
                                  std::int64_t K, const std::vector<std::int64_t>* src_row) {
   InferLinear l;
   l.int8_ = true;
+  l.stored_rows_ = N;
   l.per_tensor_ = per_tensor;
   l.rows_ = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
   l.K_ = K;
@@ -36,8 +38,8 @@ InferLinear InferLinear::from_i8(const std::int8_t* q, const float* scale, bool 
 }
 
 std::uint64_t InferLinear::weight_bytes() const noexcept {
-  if (!int8_) return static_cast<std::uint64_t>(rows_ * K_) * 4;
-  return static_cast<std::uint64_t>(rows_ * K_) + (per_tensor_ ? 4 : static_cast<std::uint64_t>(rows_) * 4);
+  if (!int8_) return static_cast<std::uint64_t>(stored_rows_ * K_) * 4;
+  return static_cast<std::uint64_t>(stored_rows_ * K_) + (per_tensor_ ? 4 : static_cast<std::uint64_t>(stored_rows_) * 4);
 }
 
 void InferLinear::forward_f32(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t g0, std::int64_t g1,
@@ -273,7 +275,11 @@ void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, Sta
   WORDLM_CHECK(steps >= 1 && B >= 1, "empty input");
   for (std::int64_t i = 0; i < M; ++i)
     if (tokens[i] < 0 || tokens[i] >= V) throw_usage(fmt::format("token id {} outside the vocabulary (0..{})", tokens[i], V - 1));
-  if (post == Post::Nll) WORDLM_CHECK(targets && nll_out, "Nll needs targets and an output");
+  if (post == Post::Nll) {
+    WORDLM_CHECK(targets && nll_out, "Nll needs targets and an output");
+    for (std::int64_t i = 0; i < M; ++i)
+      if (targets[i] < 0 || targets[i] >= V) throw_usage(fmt::format("target id {} outside the vocabulary (0..{})", targets[i], V - 1));
+  }
   reserve(steps, B, pool.size());
   bad_site_ = -1;
 

@@ -54,6 +54,7 @@ class InferLinear {
  private:
   bool int8_ = false;
   std::int64_t rows_ = 0, K_ = 0;
+  std::int64_t stored_rows_ = 0;  // rows of the matrix as stored (before padding/permutation)
   kernels::PackedF32 wf_;  // fp32 weights, packed once for the kernels
   kernels::PackedI8 packed_;
   bool per_tensor_ = false;

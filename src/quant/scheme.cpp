@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
 
@@ -32,7 +33,9 @@ QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, 
   auto row_scale = [&](std::int64_t r0, std::int64_t r1) {
     float m = 0;
     for (std::int64_t i = r0 * K; i < r1 * K; ++i) m = std::max(m, std::fabs(w[i]));
-    return m > 0 ? m / 127.0f : 1.0f;
+    const float sc = m / 127.0f;
+    // an all-zero row, or one so small that its scale would be subnormal: scale 1, all zeros
+    return sc >= std::numeric_limits<float>::min() ? sc : 1.0f;
   };
   if (g == WeightGranularity::PerTensor) out.scale.push_back(row_scale(0, N));
   else

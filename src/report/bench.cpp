@@ -116,7 +116,9 @@ std::vector<BenchResult> run_bench(const std::vector<BenchModel>& models, const 
   for (const auto& bm : models) {
     InferOptions io;
     io.act = opt.act;
+    const double rss_before = current_rss_mb();
     InferenceModel model = InferenceModel::from_checkpoint(bm.ck, io);
+    double model_rss = -1;
     const std::int64_t V = bm.ck.config.vocab_size;
     for (int nt : threads) {
       ThreadPool pool(nt);
@@ -185,6 +187,8 @@ std::vector<BenchResult> run_bench(const std::vector<BenchModel>& models, const 
         r.ms_stats = summarize(r.ms);
         r.tps_stats = summarize(tps);
         r.rss_mb = current_rss_mb();
+        if (model_rss < 0) model_rss = r.rss_mb - rss_before;
+        r.model_rss_mb = model_rss;
         out.push_back(std::move(r));
       }
     }
@@ -214,7 +218,8 @@ nlohmann::json bench_result_json(const BenchResult& r, bool with_samples) {
                       {"reps", r.ms.size()},
                       {"ms", to_json(r.ms_stats)},
                       {"tokens_per_sec", to_json(r.tps_stats)},
-                      {"rss_mb", r.rss_mb}};
+                      {"rss_mb", r.rss_mb},
+                      {"model_rss_mb", r.model_rss_mb}};
   if (with_samples) j["samples_ms"] = r.ms;
   return j;
 }

@@ -57,6 +57,7 @@ struct BenchResult {
   std::vector<double> ms;   // per run (decode: per token)
   Summary ms_stats, tps_stats;
   double rss_mb = 0;        // resident set after the test
+  double model_rss_mb = 0;  // resident memory this model added: weights, packing, workspace (approximate)
 };
 
 // Random-weight model of a preset (PyTorch initialisation, fixed seed), written to `file`.

@@ -204,6 +204,12 @@ json train(const Corpus& corpus, TrainOptions o) {
       pos.total_seconds = p.at("total_seconds").get<double>();
       pos.history = p.at("history");
       optimizer.set_steps(ts.at("optimizer_steps").get<std::int64_t>());
+      if (pos.epoch < 1 || pos.batch < 0 || pos.batch > nwin || pos.global_step < 0 || !(pos.lr > 0) ||
+          !std::isfinite(pos.lr) || pos.epoch_tokens < 0 || !pos.history.is_array() || optimizer.steps() < 0 ||
+          (pos.has_best && !std::isfinite(pos.best_val)))
+        throw CheckpointError(CheckpointErrc::BadMetadata,
+                              o.resume + ": training_state position is out of range (epoch " + std::to_string(pos.epoch) +
+                                  ", batch " + std::to_string(pos.batch) + " of " + std::to_string(nwin) + ")");
     } catch (const json::exception& e) {
       throw CheckpointError(CheckpointErrc::BadMetadata, o.resume + ": training_state is incomplete: " + e.what());
     }
