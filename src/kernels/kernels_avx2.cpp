@@ -132,6 +132,37 @@ float avx2_sum_exp(const float* x, std::int64_t n, float shift) {
   return reduce8(acc);
 }
 
+float avx2_max_sumexp(const float* x, std::int64_t n, float* mx) {
+  __m256 m = _mm256_set1_ps(-__builtin_inff()), s = _mm256_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 mn = _mm256_max_ps(v, m);  // (v > m) ? v : m, as the scalar
+    const __m256 e2 = exp8(_mm256_sub_ps(v, mn));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(mn, m, _CMP_NEQ_UQ)) == 0) {
+      s = _mm256_add_ps(s, e2);  // no lane's max moved: exp(0) = 1 exactly, s * 1 = s
+    } else {
+      s = _mm256_add_ps(_mm256_mul_ps(s, exp8(_mm256_sub_ps(m, mn))), e2);
+    }
+    m = mn;
+  }
+  alignas(32) float ml[8], sl[8];
+  _mm256_store_ps(ml, m);
+  _mm256_store_ps(sl, s);
+  for (; i < n; ++i) {  // the tail continues each lane exactly as the scalar reference does
+    const int l = static_cast<int>(i % 8);
+    const float mn = x[i] > ml[l] ? x[i] : ml[l];
+    sl[l] = sl[l] * exp_ref(ml[l] - mn) + exp_ref(x[i] - mn);
+    ml[l] = mn;
+  }
+  float M = ml[0];
+  for (int l = 1; l < 8; ++l) M = ml[l] > M ? ml[l] : M;
+  alignas(32) float t[8];
+  for (int l = 0; l < 8; ++l) t[l] = sl[l] * exp_ref(ml[l] - M);
+  *mx = M;
+  return reduce8(_mm256_load_ps(t));
+}
+
 float avx2_exp_sum_store(float* x, std::int64_t n, float shift) {
   const __m256 s = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();
@@ -460,7 +491,7 @@ void avx2_sgemm_packed(const GemmF32Args& a) {
 
 const Table kAvx2Table = {
     Isa::Avx2,    avx2_gemm<false>, avx2_gemm<true>, avx2_sgemm_packed, avx2_minmax, avx2_quantize_u7, avx2_exp,     avx2_tanh,
-    avx2_sigmoid, avx2_max,         avx2_sum_exp,    avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
+    avx2_sigmoid, avx2_max,         avx2_sum_exp,    avx2_max_sumexp, avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
 };
 
 }  // namespace

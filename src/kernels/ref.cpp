@@ -2,6 +2,7 @@
 // fallback on CPUs without AVX2. Plain loops, no intrinsics.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/kernels.hpp"
 #include "kernels/mathfn.hpp"
@@ -108,6 +109,23 @@ float ref_sum_exp(const float* x, std::int64_t n, float shift) {
   return reduce8(lane);
 }
 
+float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
+  float m[8], sl[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (auto& v : m) v = -std::numeric_limits<float>::infinity();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int l = static_cast<int>(i % 8);
+    const float mn = x[i] > m[l] ? x[i] : m[l];
+    sl[l] = sl[l] * mathfn::exp_ref(m[l] - mn) + mathfn::exp_ref(x[i] - mn);
+    m[l] = mn;
+  }
+  float M = m[0];
+  for (int l = 1; l < 8; ++l) M = m[l] > M ? m[l] : M;
+  float t[8];
+  for (int l = 0; l < 8; ++l) t[l] = sl[l] * mathfn::exp_ref(m[l] - M);
+  *mx = M;
+  return reduce8(t);
+}
+
 float ref_exp_sum_store(float* x, std::int64_t n, float shift) {
   float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t i = 0; i < n; ++i) {
@@ -140,7 +158,7 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
 
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
-    ref_sigmoid,  ref_max,      ref_sum_exp,      ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
+    ref_sigmoid,  ref_max,      ref_sum_exp,      ref_max_sumexp, ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
 };
 
 }  // namespace wordlm::kernels

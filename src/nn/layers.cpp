@@ -78,9 +78,9 @@ void dropout_apply(T* y, const T* x, const T* mask, std::int64_t i0, std::int64_
 namespace {
 // log(sum exp(x)) of one row, via the kernel table for float
 inline double row_lse(const float* x, std::int64_t V) {
-  const auto& k = kernels::active();
-  const float mx = k.max(x, V);
-  return double(mx) + std::log(double(k.sum_exp(x, V, mx)));
+  float mx;
+  const float sum = kernels::active().max_sumexp(x, V, &mx);
+  return double(mx) + std::log(double(sum));
 }
 inline double row_lse(const double* x, std::int64_t V) {
   double mx = x[0];

@@ -348,6 +348,14 @@ TEST_CASE("fp32 elementwise kernels are bit-identical across ISAs", "[kernels]")
     REQUIRE(t1.max(x.data(), n) == t2->max(x.data(), n));
     const float shift = t1.max(x.data(), n);
     REQUIRE(t1.sum_exp(x.data(), n, shift) == t2->sum_exp(x.data(), n, shift));
+    float m1, m2;
+    const float s1 = t1.max_sumexp(x.data(), n, &m1), s2 = t2->max_sumexp(x.data(), n, &m2);
+    REQUIRE(s1 == s2);
+    REQUIRE(m1 == m2);
+    REQUIRE(m1 == shift);
+    double ref = 0;  // and it is the log-sum-exp
+    for (float v : x) ref += std::exp(double(v) - double(shift));
+    REQUIRE(double(s1) == Approx(ref).epsilon(1e-5));
     a = x, b = x;
     REQUIRE(t1.exp_sum_store(a.data(), n, shift) == t2->exp_sum_store(b.data(), n, shift));
     REQUIRE(same());
