@@ -49,8 +49,21 @@ def find(rows, impl, dtype_pred, test, threads=None):
     return min(c, key=lambda r: r["ms"]["median"])
 
 
+def trained_epochs(train):
+    n = len(train["epochs"])
+    text = f"{n} epoch{'s' if n != 1 else ''}"
+    pe = train.get("partial_epoch")
+    if pe:
+        text += (f" + {100 * pe['fraction']:.0f}% of epoch {pe['epoch']} (valid ppl {pe['valid_ppl']:.2f}, "
+                 f"{'the model kept' if pe['saved'] else 'not kept: an earlier epoch was better'})")
+    return text
+
+
 def training_curve(train, out):
-    ep = train["epochs"]
+    ep = list(train["epochs"])
+    pe = train.get("partial_epoch")
+    if pe:  # a budget stopped the run mid-epoch: plot that epoch at its fraction
+        ep.append(dict(pe, epoch=pe["epoch"] - 1 + pe["fraction"]))
     if not ep:
         return False
     tr = [(e["epoch"], e["train_ppl"]) for e in ep]
@@ -130,7 +143,7 @@ def main():
     if train:
         c = train["config"]
         lines.append(f"Model: {c['nlayers']}x{c['nhid']} LSTM, embedding {c['emsize']}, vocab {c['vocab_size']}, "
-                     f"{train['parameters']:,} parameters; trained {len(train['epochs'])} epochs "
+                     f"{train['parameters']:,} parameters; trained {trained_epochs(train)} "
                      f"({train['stop_reason']}, {train['total_seconds'] / 60:.1f} min, "
                      f"{train.get('train_tokens_per_sec', 0):,.0f} tokens/s on {train['threads']} threads).")
         lines.append("")
@@ -156,6 +169,10 @@ def main():
         s = f"{b / 1e6:.2f} MB"
         if fp32_size and c[0] != "fp32" and c[1] == "wordlm":
             s += f" ({fp32_size / b:.2f}x smaller)"
+        if c[1] == "pytorch" and c[0] != "PyTorch fp32":
+            p32 = find(rows, "pytorch", lambda x: x == "fp32", "b1 s10", 1)
+            if p32 and p32.get("size_bytes"):
+                s += f" ({p32['size_bytes'] / b:.2f}x smaller)"
         return s
     row("file size", size)
 
@@ -170,14 +187,22 @@ def main():
         return s
     row("test perplexity", ppl)
 
+    def same_dtype(c, dtype):  # wordlm's counterpart of a PyTorch column (int8: LSTM + decoder, not the embedding)
+        return dtype == "fp32" if c[0] == "PyTorch fp32" else dtype.startswith("int8") and "emb" not in dtype
+
     def lat(test, unit="ms"):
         def f(c):
             r = find(rows, c[1], c[2], test, 1)
             if not r:
                 return "-"
             v = r["ms"]["median"]
-            base = find(rows, "wordlm", lambda x: x == "fp32", test, 1)
             s = f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms"
+            if c[1] == "pytorch":  # how many times faster wordlm's model of the same dtype is
+                wl = find(rows, "wordlm", lambda x: same_dtype(c, x), test, 1)
+                if wl:
+                    s += f" (wordlm {v / wl['ms']['median']:.2f}x faster)"
+                return s
+            base = find(rows, "wordlm", lambda x: x == "fp32", test, 1)
             if base and c[0] != "fp32":
                 s += f" ({base['ms']['median'] / v:.2f}x)"
             return s
@@ -190,8 +215,13 @@ def main():
         if not r:
             return "-"
         v = max(x["tokens_per_sec"]["median"] for x in r)
-        base = [x for x in rows if x["impl"] == "wordlm" and x["dtype"] == "fp32" and x["kind"] == "eval" and x["threads"] == 1]
         s = f"{v:,.0f} tok/s"
+        if c[1] == "pytorch":
+            wl = [x for x in rows if x["impl"] == "wordlm" and same_dtype(c, x["dtype"]) and x["kind"] == "eval" and x["threads"] == 1]
+            if wl:
+                s += f" (wordlm {max(x['tokens_per_sec']['median'] for x in wl) / v:.2f}x faster)"
+            return s
+        base = [x for x in rows if x["impl"] == "wordlm" and x["dtype"] == "fp32" and x["kind"] == "eval" and x["threads"] == 1]
         if base and c[0] != "fp32":
             s += f" ({v / base[0]['tokens_per_sec']['median']:.2f}x)"
         return s
@@ -201,7 +231,8 @@ def main():
         lines += ["", f"int8 vs fp32 on test: mean KL divergence {cmp8['kld']['mean']:.5f} nats "
                       f"(p99 {cmp8['kld']['p99']:.5f}), same top-1 word {100 * cmp8['top1_agreement']:.2f}% of tokens."]
     if have_pt:
-        lines += ["", "Ratios in parentheses are against wordlm fp32. PyTorch: Debian python3-torch with OpenBLAS, "
+        lines += ["", "Ratios in parentheses: wordlm's int8 columns against wordlm fp32; PyTorch's columns against wordlm's "
+                      "model of the same kind (fp32, int8). PyTorch: Debian python3-torch with OpenBLAS, "
                       "best of engines qnnpack/onednn and OpenBLAS settings at 1 torch thread, measured in this run."]
     else:
         lines += ["", "No PyTorch results in this run (is python3-torch installed? scripts/setup.sh demo installs it)."]

@@ -67,7 +67,10 @@ struct Position {
   std::int64_t global_step = 0;    // windows trained since the start of the run
   double lr = 0;
   bool has_best = false;
-  double best_val = 0;
+  double best_val = 0;             // best end-of-epoch valid loss (decides the lr annealing)
+  bool has_saved = false;
+  double saved_val = 0;            // valid loss of the model in --save (decides overwriting it; a
+                                   // partial epoch at a time budget may have saved a better one)
   double epoch_loss_sum = 0;       // sum over this epoch's windows of loss * tokens
   std::int64_t epoch_tokens = 0;
   double epoch_seconds = 0;        // training time spent in this epoch so far
@@ -81,6 +84,7 @@ json position_json(const Position& p) {
           {"global_step", p.global_step},
           {"lr", p.lr},
           {"best_valid_loss", p.has_best ? json(p.best_val) : json(nullptr)},
+          {"saved_valid_loss", p.has_saved ? json(p.saved_val) : json(nullptr)},
           {"epoch_loss_sum", p.epoch_loss_sum},
           {"epoch_tokens", p.epoch_tokens},
           {"epoch_seconds", p.epoch_seconds},
@@ -198,6 +202,9 @@ json train(const Corpus& corpus, TrainOptions o) {
       pos.lr = p.at("lr").get<double>();
       pos.has_best = !p.at("best_valid_loss").is_null();
       if (pos.has_best) pos.best_val = p.at("best_valid_loss").get<double>();
+      pos.has_saved = pos.has_best, pos.saved_val = pos.best_val;
+      if (p.contains("saved_valid_loss") && !p.at("saved_valid_loss").is_null())
+        pos.has_saved = true, pos.saved_val = p.at("saved_valid_loss").get<double>();
       pos.epoch_loss_sum = p.at("epoch_loss_sum").get<double>();
       pos.epoch_tokens = p.at("epoch_tokens").get<std::int64_t>();
       pos.epoch_seconds = p.at("epoch_seconds").get<double>();
@@ -206,7 +213,7 @@ json train(const Corpus& corpus, TrainOptions o) {
       optimizer.set_steps(ts.at("optimizer_steps").get<std::int64_t>());
       if (pos.epoch < 1 || pos.batch < 0 || pos.batch > nwin || pos.global_step < 0 || !(pos.lr > 0) ||
           !std::isfinite(pos.lr) || pos.epoch_tokens < 0 || !pos.history.is_array() || optimizer.steps() < 0 ||
-          (pos.has_best && !std::isfinite(pos.best_val)))
+          (pos.has_best && !std::isfinite(pos.best_val)) || (pos.has_saved && !std::isfinite(pos.saved_val)))
         throw CheckpointError(CheckpointErrc::BadMetadata,
                               o.resume + ": training_state position is out of range (epoch " + std::to_string(pos.epoch) +
                                   ", batch " + std::to_string(pos.batch) + " of " + std::to_string(nwin) + ")");
@@ -224,7 +231,7 @@ json train(const Corpus& corpus, TrainOptions o) {
     copy_extra("state.h", hidden.h);
     copy_extra("state.c", hidden.c);
     log(fmt::format("resuming {} at epoch {} batch {} (lr {:.4g}, best valid ppl {})", o.resume, pos.epoch, pos.batch,
-                    pos.lr, pos.has_best ? fmt::format("{:.2f}", std::exp(pos.best_val)) : std::string("none")));
+                    pos.lr, pos.has_saved ? fmt::format("{:.2f}", std::exp(pos.saved_val)) : std::string("none")));
   } else {
     Rng rng(o.seed);
     model.init_pytorch(rng);
@@ -236,9 +243,11 @@ json train(const Corpus& corpus, TrainOptions o) {
                           {"tool", "lm-train"},
                           {"tool_version", build::kVersion},
                           {"git_revision", build::kGitRevision}};
+  bool mid_epoch = false;  // the run stopped inside an epoch
   auto save_best = [&](double val_loss) {
     json prov = provenance_base;
     prov["epochs_completed"] = pos.history.size();
+    if (mid_epoch) prov["partial_epoch_batches"] = pos.batch;  // plus this much of the next epoch
     prov["best_valid_loss"] = val_loss;
     prov["best_valid_ppl"] = std::exp(val_loss);
     prov["date"] = utc_timestamp();
@@ -260,6 +269,7 @@ json train(const Corpus& corpus, TrainOptions o) {
   std::int64_t batches_run = 0;
   std::string stop_reason = "completed";
   bool stopped = false;
+  json partial = nullptr;         // the validated partial epoch when a budget stopped the run mid-epoch
   const std::string sep89(89, '-'), eq89(89, '=');
 
   for (; pos.epoch <= o.epochs && !stopped; ++pos.epoch) {
@@ -277,14 +287,14 @@ json train(const Corpus& corpus, TrainOptions o) {
       if (!std::isfinite(loss))
         throw Error(ErrorKind::Diverged,
                     fmt::format("training diverged at epoch {} batch {}: loss is {}; {} is intact (try a lower --lr or --clip)",
-                                pos.epoch, pos.batch, loss, pos.has_best ? o.save : std::string("no model was saved")));
+                                pos.epoch, pos.batch, loss, pos.has_saved ? o.save : std::string("no model was saved")));
       if (o.profile) model.profile.start();
       const double norm = optimizer.step(model.params.data(), model.grads.data(), static_cast<float>(pos.lr), o.clip, pool);
       model.profile.mark("clip + optimizer");
       if (!std::isfinite(norm))
         throw Error(ErrorKind::Diverged,
                     fmt::format("training diverged at epoch {} batch {}: gradient norm is {}; {} is intact", pos.epoch,
-                                pos.batch, norm, pos.has_best ? o.save : std::string("no model was saved")));
+                                pos.batch, norm, pos.has_saved ? o.save : std::string("no model was saved")));
       ++pos.global_step;
       ++batches_run;
       train_seconds += batch_timer.seconds();
@@ -320,7 +330,10 @@ json train(const Corpus& corpus, TrainOptions o) {
       }
     }
     pos.epoch_seconds = epoch_seconds_before + epoch_timer.seconds();
-    if (stopped && pos.batch < nwin) break;  // mid-epoch stop: handled below
+    if (stopped && pos.batch < nwin) {  // mid-epoch stop: handled below
+      mid_epoch = true;
+      break;
+    }
     // ---- end of epoch: validate, keep the best, anneal
     const EvalResult val = validate();
     const double val_loss = val.nll.mean();
@@ -340,10 +353,14 @@ json train(const Corpus& corpus, TrainOptions o) {
                            {"tokens", pos.epoch_tokens},
                            {"seconds", pos.epoch_seconds},
                            {"tokens_per_sec", pos.epoch_seconds > 0 ? double(pos.epoch_tokens) / pos.epoch_seconds : 0.0}});
+    if (!pos.has_saved || val_loss < pos.saved_val) {
+      pos.saved_val = val_loss;
+      pos.has_saved = true;
+      save_best(val_loss);
+    }
     if (!pos.has_best || val_loss < pos.best_val) {
       pos.best_val = val_loss;
       pos.has_best = true;
-      save_best(val_loss);
     } else {
       pos.lr /= 4.0;
     }
@@ -360,19 +377,47 @@ json train(const Corpus& corpus, TrainOptions o) {
     log(sep89);
     log(stop_reason == "interrupted" ? "Exiting from training early"
                                      : "Exiting from training early: " + stop_reason + " reached");
+    if (mid_epoch && pos.has_saved && stop_reason != "interrupted") {
+      // A budget ran out mid-epoch: validate what the partial epoch trained and keep it when it
+      // beats the saved model, so a time-bounded run does not throw that work away. (Ctrl-C keeps
+      // pytorch/examples' behaviour: the best end-of-epoch model, no extra validation.) Neither the
+      // lr nor the end-of-epoch best change, so --resume still continues bit-exactly.
+      const EvalResult val = validate();
+      const double vl = val.nll.mean();
+      const bool better = !pos.has_saved || vl < pos.saved_val;
+      log(fmt::format("| partial epoch {:3d} | {:5d}/{:5d} batches | valid loss {:5.2f} | valid ppl {:8.2f} | {}", pos.epoch,
+                      pos.batch, shown_batches, vl, std::exp(vl),
+                      better ? "saved (better than the saved model)" : "not saved (the saved model is better)"));
+      const double ptl = pos.epoch_tokens ? pos.epoch_loss_sum / double(pos.epoch_tokens) : 0;
+      partial = {{"epoch", pos.epoch},
+                 {"batches", pos.batch},
+                 {"epoch_batches", nwin},
+                 {"fraction", double(pos.batch) / double(nwin)},
+                 {"train_loss", ptl},
+                 {"train_ppl", std::exp(ptl)},
+                 {"valid_loss", vl},
+                 {"valid_ppl", std::exp(vl)},
+                 {"valid_ppl_err", val.nll.ppl_err()},
+                 {"lr", pos.lr},
+                 {"saved", better}};
+      if (better) {
+        pos.saved_val = vl, pos.has_saved = true;
+        save_best(vl);
+      }
+    } else if (!pos.has_saved) {
+      const EvalResult val = validate();
+      log(fmt::format("| no epoch finished: saving the current model | valid loss {:5.2f} | valid ppl {:8.2f}",
+                      val.nll.mean(), val.nll.ppl()));
+      pos.saved_val = val.nll.mean();
+      pos.has_saved = true;
+      save_best(pos.saved_val);
+    }
+    // written after any save above, so that a resumed run knows which model --save holds
     Position here = pos;
     here.total_seconds = pos.total_seconds + run_timer.seconds();
     if (pos.batch >= nwin) here.epoch = pos.epoch + 1, here.batch = 0;  // stopped exactly at an epoch end
     write_resume(o.save_resume, model, optimizer, hidden, here, o, corpus);
     log("resume checkpoint: " + o.save_resume + " (continue with --resume)");
-    if (!pos.has_best) {
-      const EvalResult val = validate();
-      log(fmt::format("| no epoch finished: saving the current model | valid loss {:5.2f} | valid ppl {:8.2f}",
-                      val.nll.mean(), val.nll.ppl()));
-      pos.best_val = val.nll.mean();
-      pos.has_best = true;
-      save_best(pos.best_val);
-    }
   }
 
   if (o.profile && batches_run > 0) {
@@ -402,8 +447,9 @@ json train(const Corpus& corpus, TrainOptions o) {
                  {"corpus_options", corpus_options_json(o.corpus)},
                  {"threads", o.threads},
                  {"epochs", pos.history},
-                 {"best_valid_loss", pos.best_val},
-                 {"best_valid_ppl", std::exp(pos.best_val)},
+                 {"partial_epoch", partial},
+                 {"best_valid_loss", pos.saved_val},
+                 {"best_valid_ppl", std::exp(pos.saved_val)},
                  {"test_loss", test.nll.mean()},
                  {"test_ppl", test.nll.ppl()},
                  {"test_ppl_err", test.nll.ppl_err()},

@@ -10,7 +10,9 @@
 #include "data/corpus.hpp"
 #include "data/synth.hpp"
 #include "helpers.hpp"
+#include "core/threads.hpp"
 #include "io/checkpoint.hpp"
+#include "model/eval.hpp"
 #include "nlohmann/json.hpp"
 #include "train/trainer.hpp"
 
@@ -149,6 +151,40 @@ TEST_CASE("a stop mid-epoch and --resume give the same weights as an uninterrupt
     INFO("optimizer " << optimizer_name(kind));
     CHECK(same_tensors(full, load_checkpoint(q.save)));
   }
+}
+
+TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when better", "[train]") {
+  test::TempDir d;
+  generate_synth(d.file("syn"), small_source());
+  const Corpus c = load_corpus(d.file("syn"), {});
+  TrainOptions o = tiny_options(d);
+  o.epochs = 3;
+  o.max_batches = 450;  // 300 windows per epoch: stops at epoch 2, batch 150
+  const auto r = train(c, o);
+  REQUIRE(r["stop_reason"] == "batch limit");
+  REQUIRE(r["epochs"].size() == 1);
+  const auto& pe = r["partial_epoch"];
+  REQUIRE(pe.is_object());
+  CHECK(pe["epoch"] == 2);
+  CHECK(pe["batches"] == 150);
+  CHECK(pe["fraction"].get<double>() == Approx(0.5));
+  const double e1 = r["epochs"][0]["valid_loss"].get<double>(), pv = pe["valid_loss"].get<double>();
+  CHECK(pe["saved"].get<bool>() == (pv < e1));
+  CHECK(pv < e1);  // half an epoch more of a model that is still learning fast
+  // the file holds the partial model: its recorded loss is the report's best, and re-evaluating it agrees
+  const Checkpoint saved = load_checkpoint(o.save);
+  CHECK(saved.provenance["best_valid_loss"].get<double>() == pv);
+  CHECK(saved.provenance["partial_epoch_batches"] == 150);
+  CHECK(r["best_valid_loss"].get<double>() == pv);
+  InferenceModel im = InferenceModel::from_checkpoint(saved);
+  EvalOptions eo;
+  eo.batch = o.eval_batch, eo.bptt = o.bptt;
+  ThreadPool pool(1);
+  CHECK(evaluate(im, c.valid.ids, eo, pool).nll.mean() == Approx(pv).epsilon(1e-9));
+  // the resume checkpoint knows which model --save holds, but keeps the end-of-epoch best for the lr
+  const Checkpoint res = load_checkpoint(default_resume_path(o.save));
+  CHECK(res.training_state["position"]["saved_valid_loss"].get<double>() == pv);
+  CHECK(res.training_state["position"]["best_valid_loss"].get<double>() == e1);
 }
 
 TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[train]") {
