@@ -85,7 +85,7 @@ def latency_plot(rows, key, fixed, xlabel, title, out):
     styles = [("wordlm", "fp32", lambda d: d == "fp32", "#1f77b4", ""),
               ("wordlm", "int8", lambda d: d.startswith("int8"), "#d62728", ""),
               ("pytorch", "fp32", lambda d: d == "fp32", "#1f77b4", "6,3"),
-              ("pytorch", "int8 (best engine)", lambda d: d.startswith("int8"), "#d62728", "6,3")]
+              ("pytorch", "int8 (best)", lambda d: d.startswith("int8"), "#d62728", "6,3")]
     for impl, label, pred, color, dash in styles:
         pts = {}
         for r in rows:
@@ -252,7 +252,7 @@ def main():
         lines += ["", "Plots: " + ", ".join(f"{d}/{p}" for p in plots)]
     text = "\n".join(lines) + "\n"
     open(os.path.join(d, "summary.md"), "w").write(text)
-    print(text)
+    sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("--resume", o.resume, "Continue training from a resume checkpoint (its hyperparameters and corpus options are kept)");
   app.add_option("--optimizer", optimizer, "sgd (pytorch/examples), adam or adamw")->capture_default_str();
   app.add_option("--weight-decay,--weight_decay", o.optim.weight_decay, "Weight decay (L2 for sgd/adam, decoupled for adamw)")->capture_default_str();
-  app.add_option("--max-minutes", o.max_minutes, "Time budget: stop after the batch that crosses it (0 = none)")->capture_default_str();
+  app.add_option("--max-minutes", o.max_minutes, "Time budget: stop after the batch that crosses it; a partial epoch is validated and kept if better (0 = none)")->capture_default_str();
   app.add_option("--max-batches", o.max_batches, "Stop after this many batches, like a time budget (0 = no limit)")->capture_default_str();
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");

@@ -41,6 +41,15 @@ def _log_ticks(lo, hi):
     return best or [lo, hi]
 
 
+def _snap125(v, down):
+    """The nearest 1, 2 or 5 x 10^e at or below (down) / above v, so a log axis ends on a labelled tick."""
+    e = math.floor(math.log10(v))
+    cands = [m * 10 ** k for k in (e - 1, e, e + 1) for m in (1, 2, 5)]
+    if down:
+        return max(c for c in cands if c <= v * 1.0001)
+    return min(c for c in cands if c >= v / 1.0001)
+
+
 def _fmt(v):
     """Tick labels: short."""
     if v == 0:
@@ -65,7 +74,7 @@ class _Axis:
     def __init__(self, lo, hi, log, length, invert=False):
         self.log = log
         if log:
-            lo, hi = max(lo, 1e-12), max(hi, 1e-12)
+            lo, hi = _snap125(max(lo, 1e-12), down=True), _snap125(max(hi, 1e-12), down=False)
             self.lo, self.hi = math.log10(lo), math.log10(hi)
             if self.hi == self.lo:
                 self.lo, self.hi = self.lo - 0.5, self.hi + 0.5
