@@ -11,15 +11,38 @@ import json
 import sys
 
 
+def median(v):
+    s = sorted(v)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
 def load(paths):
-    rows = []
+    """Rows of all files; rows of the same measurement from several rounds (files) are merged
+    into one, with the median over all their samples (so no round's luck is picked alone)."""
+    merged = {}
     for p in paths:
         with open(p) as f:
             d = json.load(f)
         for r in d["results"]:
             r.setdefault("impl", d.get("impl", "wordlm"))
             r.setdefault("blas_threads", r.get("threads"))
-            rows.append(r)
+            key = (r["impl"], r["model"], r["dtype"], r.get("engine", ""), r["test"], r["threads"], r["blas_threads"])
+            if key in merged:
+                merged[key]["samples_ms"] += r["samples_ms"]
+                merged[key]["rounds"] += 1
+            else:
+                r = dict(r)
+                r["samples_ms"] = list(r["samples_ms"])
+                r["rounds"] = 1
+                merged[key] = r
+    rows = []
+    for r in merged.values():
+        ms = r["samples_ms"]
+        r["ms"] = dict(r["ms"], median=median(ms), n=len(ms))
+        if r.get("tokens"):
+            r["tokens_per_sec"] = dict(r.get("tokens_per_sec") or {}, median=median([r["tokens"] / (v / 1e3) for v in ms]))
+        rows.append(r)
     return rows
 
 
@@ -59,7 +82,7 @@ def main():
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for k in keys:
         wf = pick(k, "wordlm", lambda d: d == "fp32")
-        wq = pick(k, "wordlm", lambda d: d.startswith("int8"))
+        wq = pick(k, "wordlm", lambda d: d.startswith("int8") and "emb" not in d)  # PyTorch has no int8 embedding
         pf = pick(k, "pytorch", lambda d: d == "fp32")
         pq = pick(k, "pytorch", lambda d: d.startswith("int8"))
         unit = metric(next(r for r in (wf, wq, pf, pq) if r))[1]
@@ -98,8 +121,10 @@ def main():
     if not have_pt:
         print("\n**PyTorch results missing** (python3-torch not installed, or no pytorch_bench.py output given): "
               "only wordlm's own numbers are shown.")
+    rounds = max((r["rounds"] for r in rows), default=1)
     print("\nwordlm threads T are compared with PyTorch at torch threads T and its best OpenBLAS setting "
-          "(T/B in parentheses; OMP_WAIT_POLICY=passive when more than one thread). Latencies are medians.")
+          "(T/B in parentheses; OMP_WAIT_POLICY=passive when more than one thread). Medians over all samples of "
+          f"{rounds} interleaved round(s).")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"comparisons": out, "sizes": [{"model": m, "impl": i, "dtype": d, "bytes": b}

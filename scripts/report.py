@@ -233,7 +233,7 @@ def main():
     if have_pt:
         lines += ["", "Ratios in parentheses: wordlm's int8 columns against wordlm fp32; PyTorch's columns against wordlm's "
                       "model of the same kind (fp32, int8). PyTorch: Debian python3-torch with OpenBLAS, "
-                      "best of engines qnnpack/onednn and OpenBLAS settings at 1 torch thread, measured in this run."]
+                      "best of engines qnnpack/onednn (and of the OpenBLAS pool sizes run) at 1 torch thread, measured in this run."]
     else:
         lines += ["", "No PyTorch results in this run (is python3-torch installed? scripts/setup.sh demo installs it)."]
 

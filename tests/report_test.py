@@ -2,7 +2,8 @@
 """Test of scripts/report.py (run by ctest): on the committed reports of a real main-job run
 (tests/fixtures/reports/, JSON written by the tools, samples trimmed), the summary must carry
 the table rows with the right numbers, and every SVG must be well-formed, with axes labels, a
-legend, and one polyline (or bar set) per series."""
+legend, and one polyline (or bar set) per series. Then scripts/bench_compare.py on hand-made
+runs with hand-computed medians and ratios."""
 import json
 import os
 import shutil
@@ -61,6 +62,53 @@ def main():
             elif n_legend < min_series:
                 fail(f"{name}: {n_legend} legend entries, want >= {min_series}")
     print("report.py: summary and 4 plots OK")
+    bench_compare()
+
+
+def bench_row(impl, dtype, samples, threads=1, blas=1, engine="", kind="forward", tokens=10):
+    return {"impl": impl, "model": "seed", "dtype": dtype, "engine": engine, "test": "b1 s10", "kind": kind,
+            "threads": threads, "blas_threads": blas, "samples_ms": samples, "ms": {}, "tokens": tokens,
+            "size_bytes": {"fp32": 1000, "int8": 400}.get(dtype, 380)}
+
+
+def bench_compare():
+    """scripts/bench_compare.py: medians over the samples of all rounds, PyTorch's best engine and
+    thread setting, ratios; hand-computed values."""
+    with tempfile.TemporaryDirectory() as d:
+        files = {
+            # round 1 and round 2 of wordlm: fp32 samples 4,6,5 + 7,3 -> median 5; int8 1,2 + 3 -> median 2
+            "w1.json": {"impl": "wordlm", "results": [bench_row("wordlm", "fp32", [4, 6, 5]), bench_row("wordlm", "int8", [1, 2])]},
+            "w2.json": {"impl": "wordlm", "results": [bench_row("wordlm", "fp32", [7, 3]), bench_row("wordlm", "int8", [3])]},
+            # PyTorch: fp32 median 20; int8 qnnpack 1/1 median 9, onednn 1/2 median 8 (the best), 2/2 ignored (other T)
+            "p.json": {"impl": "pytorch", "results": [
+                bench_row("pytorch", "fp32", [20, 30, 10]),
+                bench_row("pytorch", "int8 qnnpack", [9, 9, 9], engine="qnnpack"),
+                bench_row("pytorch", "int8 onednn", [8, 7, 100], blas=2, engine="onednn"),
+                bench_row("pytorch", "int8 onednn", [1, 1, 1], threads=2, blas=2, engine="onednn")]},
+        }
+        for n, v in files.items():
+            json.dump(v, open(os.path.join(d, n), "w"))
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_compare.py"),
+                              *[os.path.join(d, n) for n in files], "--json", os.path.join(d, "c.json")],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            fail(f"bench_compare.py exited {out.returncode}: {out.stderr}")
+        c = json.load(open(os.path.join(d, "c.json")))
+        row = next(x for x in c["comparisons"] if x["threads"] == 1)
+        want = {"wordlm_fp32": 5, "wordlm_int8": 2, "pytorch_fp32": 20, "pytorch_int8": 8,
+                "int8_vs_pytorch_int8": 4.0, "fp32_vs_pytorch_fp32": 4.0, "int8_vs_fp32": 2.5}
+        for k, v in want.items():
+            if abs(row[k] - v) > 1e-12:
+                fail(f"bench_compare: {k} = {row[k]}, want {v}")
+        if row["pytorch_int8_setting"] != "onednn 1/2":
+            fail(f"bench_compare: best PyTorch int8 setting {row['pytorch_int8_setting']}, want onednn 1/2")
+        if "**4.00x**" not in out.stdout or "2 interleaved round(s)" not in out.stdout:
+            fail("bench_compare: markdown lacks the ratio or the round count:\n" + out.stdout)
+        alone = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_compare.py"), os.path.join(d, "w1.json")],
+                               capture_output=True, text=True)
+        if alone.returncode != 0 or "PyTorch results missing" not in alone.stdout:
+            fail("bench_compare without PyTorch input must say so")
+    print("bench_compare.py: merged medians, best PyTorch setting and ratios OK")
 
 
 if __name__ == "__main__":
