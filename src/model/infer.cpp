@@ -61,17 +61,17 @@ void InferLinear::forward_f32(const float* x, std::int64_t ldx, std::int64_t M, 
   kernels::active().sgemm_packed(a);
 }
 
-void InferLinear::forward_i8(const QAct& qa, std::int64_t M, std::int64_t g0, std::int64_t g1, float* y,
+void InferLinear::forward_i8(const QAct& qa, std::int64_t m0, std::int64_t m1, std::int64_t g0, std::int64_t g1, float* y,
                              std::int64_t ldy, const float* addend, std::int64_t ld_add, const float* bias) const {
   kernels::GemmArgs a;
-  a.qa = qa.q.data();
+  a.qa = qa.q.data() + m0 * qa.Kp;
   a.lda = qa.Kp;
-  a.M = M;
+  a.M = m1 - m0;
   a.w = &packed_;
   a.g0 = g0;
   a.g1 = g1;
-  a.sa = qa.scale.data();
-  a.zpa = qa.zp.data();
+  a.sa = qa.scale.data() + m0;
+  a.zpa = qa.zp.data() + m0;
   a.addend = addend;
   a.ld_add = ld_add;
   a.bias = bias;
@@ -219,6 +219,7 @@ void InferenceModel::reserve(std::int64_t steps, std::int64_t B, int threads) {
     xb_.resize(static_cast<std::size_t>(M * width));
     z_.resize(static_cast<std::size_t>(M * 4 * Hp_));
     logits_.resize(static_cast<std::size_t>(M * cfg_.vocab_size));
+    chunk_.resize(static_cast<std::size_t>(2 * kNllChunk * cfg_.vocab_size));
     qx_.reserve(M, width);
     cap_rows_ = M;
   }
@@ -244,6 +245,14 @@ void InferenceModel::project(const InferLinear& lin, const float* x, std::int64_
     pool.barrier();
     return;
   }
+  quantize_input(lin, x, ldx, M, tid, nt, pool, site);
+  lin.forward_i8(qx_, 0, M, g0, g1, y, ldy, nullptr, 0, bias);
+  pool.barrier();  // y complete; qx_ free for the next projection
+}
+
+// Rows of x (M, K) quantized into qx_ by all threads; ends with a barrier.
+void InferenceModel::quantize_input(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, int tid,
+                                    int nt, ThreadPool& pool, int site) {
   auto [m0, m1] = split_range(M, tid, nt);
   bool ok = true;
   float lo = 0, hi = 0;
@@ -257,8 +266,38 @@ void InferenceModel::project(const InferLinear& lin, const float* x, std::int64_
   if (!ok) std::atomic_ref<int>(bad_site_).store(site);
   if (tid == 0) qx_.rows = M, qx_.Kp = Kp;
   pool.barrier();
-  lin.forward_i8(qx_, M, g0, g1, y, ldy, nullptr, 0, bias);
-  pool.barrier();  // y complete; qx_ free for the next projection
+}
+
+// nll_out[m] = -log softmax(decoder(x[m]))[targets[m]] for m < M. A window's logits (bptt x batch
+// x V floats: 14 MB for 350 rows of a 10k vocabulary) would go out to memory and come back for the
+// reduction; instead kNllChunk rows at a time are computed into a double buffer that stays in
+// cache and reduced at once. Threads split the weight row groups for the product and the rows for
+// the reduction; with two buffers one barrier per chunk suffices (chunk c+2 reuses chunk c's
+// buffer only after every thread has passed chunk c+1's barrier, so finished reducing chunk c).
+void InferenceModel::decoder_nll(const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out, int tid,
+                                 int nt, ThreadPool& pool) {
+  const std::int64_t V = cfg_.vocab_size, H = cfg_.nhid;
+  const int site = static_cast<int>(2 * cfg_.nlayers);
+  if (!dec_.int8()) {
+    // fp32 weights are 4x larger (8 MB for 10k x 200): streaming them once per chunk costs more
+    // than the logits' round trip, so the fp32 path takes the window whole (measured)
+    project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), tid, nt, pool, site);
+    auto [m0, m1] = split_range(M, tid, nt);
+    nn::softmax_xent_forward<float>(logits_.data(), targets, V, m0, m1, nll_out);
+    pool.barrier();
+    return;
+  }
+  auto [g0, g1] = split_range(dec_.groups(), tid, nt);
+  quantize_input(dec_, x, H, M, tid, nt, pool, site);
+  for (std::int64_t c0 = 0, c = 0; c0 < M; c0 += kNllChunk, ++c) {
+    const std::int64_t c1 = std::min(M, c0 + kNllChunk);
+    float* y = chunk_.data() + (c % 2) * kNllChunk * V;  // (c1 - c0, V)
+    dec_.forward_i8(qx_, c0, c1, g0, g1, y, V, nullptr, 0, dec_bias_.data());
+    pool.barrier();
+    auto [r0, r1] = split_range(c1 - c0, tid, nt);
+    nn::softmax_xent_forward<float>(y, targets + c0, V, r0, r1, nll_out + c0);
+  }
+  pool.barrier();  // every nll_out written; qx_ free
 }
 
 namespace {
@@ -322,7 +361,7 @@ void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, Sta
             if (opt_.act == ActGranularity::PerTensor) ok &= act_range(hprev, H, H, 0, B, &lo, &hi);
             ok &= quantize_act_rows(hprev, H, H, qh.Kp, 0, B, opt_.act, lo, hi, qh);
             if (!ok) std::atomic_ref<int>(bad_site_).store(static_cast<int>(2 * l + 1));
-            layer.hh.forward_i8(qh, B, u0, u1, zt, G, zt, G, nullptr);
+            layer.hh.forward_i8(qh, 0, B, u0, u1, zt, G, zt, G, nullptr);
           } else {
             layer.hh.forward_f32(hprev, H, B, u0, u1, zt, G, zt, G, nullptr);
           }
@@ -346,9 +385,12 @@ void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, Sta
       pool.barrier();
     }
     // ---- decoder and output
+    if (post == Post::Nll) {
+      decoder_nll(x, M, targets, nll_out, tid, nt, pool);
+      return;
+    }
     project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), tid, nt, pool, static_cast<int>(2 * L));
     if (post == Post::LogSoftmax) nn::log_softmax_rows<float>(logits_.data(), V, m0, m1);
-    else if (post == Post::Nll) nn::softmax_xent_forward<float>(logits_.data(), targets, V, m0, m1, nll_out);
   });
   if (bad_site_ >= 0)
     throw Error(ErrorKind::Data, "non-finite activation (NaN or Inf) entering " + site_name(bad_site_, L) +

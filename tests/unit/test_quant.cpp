@@ -145,6 +145,30 @@ TEST_CASE("quantize options: embedding, keep, tied models", "[quant]") {
   }
 }
 
+TEST_CASE("the chunked NLL path equals -log_softmax at the target, int8 and fp32", "[quant]") {
+  // 5 steps x batch 9 = 45 rows: two full 16-row chunks (both buffers) and a partial one
+  const Checkpoint f32 = tiny(false);
+  const Checkpoint i8 = quantize_checkpoint(f32, QuantizeOptions{}).checkpoint;
+  Rng rng(11);
+  std::vector<std::int32_t> tok(45), tgt(45);
+  for (auto& t : tok) t = static_cast<std::int32_t>(rng.below(40));
+  for (auto& t : tgt) t = static_cast<std::int32_t>(rng.below(40));
+  for (const Checkpoint* ck : {&f32, &i8})
+    for (int threads : {1, 2}) {
+      InferenceModel m = InferenceModel::from_checkpoint(*ck);
+      ThreadPool pool(threads);
+      InferenceModel::State s1, s2;
+      s1.reset(ck->config, 9), s2.reset(ck->config, 9);
+      std::vector<double> nll(45, -1.0);
+      m.forward(tok.data(), 5, s1, pool, InferenceModel::Post::Nll, tgt.data(), nll.data());
+      m.forward(tok.data(), 5, s2, pool, InferenceModel::Post::LogSoftmax);
+      INFO((ck == &i8 ? "int8" : "fp32") << ", " << threads << " thread(s)");
+      for (int r = 0; r < 45; ++r) CHECK(nll[r] == Approx(-double(m.output()[r * 40 + tgt[r]])).epsilon(1e-6));
+      CHECK(s1.h.size() == s2.h.size());
+      for (std::size_t i = 0; i < s1.h.size(); ++i) CHECK(s1.h.data()[i] == s2.h.data()[i]);
+    }
+}
+
 TEST_CASE("a NaN or Inf activation entering an int8 matmul is an error naming the layer", "[quant]") {
   Checkpoint ck = quantize_checkpoint(tiny(false), QuantizeOptions{}).checkpoint;
   // in memory only: the file reader would refuse this embedding
