@@ -64,14 +64,16 @@ int spawn_wait(const std::vector<std::string>& args, pid_t* out_pid = nullptr, b
 
 }  // namespace
 
-TEST_CASE("a checkpoint writer killed at random moments never leaves a torn file", "[crash]") {
+// Forks writers that save a and b alternately to one path, SIGKILLs each at a random moment,
+// and checks the target is always one complete version; returns how many kills hit a write.
+static int kill_writers(int rounds, std::int64_t width, std::uint64_t seed) {
   test::TempDir d;
   const std::string path = d.file("m.safetensors");
-  const Checkpoint a = model_ck(1, 64), b = model_ck(2, 64);  // ~0.5 MB each
+  const Checkpoint a = model_ck(1, width), b = model_ck(2, width);
   save_checkpoint(path, a);
-  Rng rng(42);
+  Rng rng(seed);
   int killed_mid_write = 0;
-  for (int round = 0; round < 25; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     pid_t pid = ::fork();
     if (pid == 0) {
       for (int i = 0;; ++i) save_checkpoint(path, i % 2 ? a : b);
@@ -89,8 +91,19 @@ TEST_CASE("a checkpoint writer killed at random moments never leaves a torn file
         fs::remove(e.path());
       }
   }
-  INFO("writers killed while writing a temporary: " << killed_mid_write);
-  CHECK(killed_mid_write > 0);  // the test really interrupted writes
+  return killed_mid_write;
+}
+
+TEST_CASE("a checkpoint writer killed at random moments never leaves a torn file", "[crash]") {
+  const int hits = kill_writers(25, 64, 42);  // ~0.5 MB checkpoints
+  INFO("writers killed while writing a temporary: " << hits);
+  CHECK(hits > 0);  // the test really interrupted writes
+}
+
+TEST_CASE("400 writers of 2 MB checkpoints killed at random moments", "[crash][slow]") {
+  const int hits = kill_writers(400, 160, 7);
+  INFO("writers killed while writing a temporary: " << hits);
+  CHECK(hits > 40);
 }
 
 TEST_CASE("training killed mid-epoch resumes to bit-identical weights", "[crash]") {
