@@ -118,6 +118,20 @@ def _legend(items, boxes=False):
     return out
 
 
+def _plot_area(title, xlabel, ylabel, ay, pw, ph):
+    """Frame, title, axis labels, the plot rectangle and the y grid with its tick labels; leaves
+    the plot group open (translated to the plot area)."""
+    out = _frame(title, xlabel, ylabel)
+    out.append(f'<g transform="translate({ML},{MT})">')
+    out.append(f'<rect width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
+    for t in ay.ticks:
+        y = ay.pos(t)
+        if -0.5 <= y <= ph + 0.5:
+            out.append(f'<line x1="0" y1="{y:.1f}" x2="{pw}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="-6" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    return out
+
+
 def line_chart(series, title, xlabel, ylabel, logx=False, logy=False, markers=None):
     """series: list of dicts {label, points: [(x, y)], color?, dash?}; markers: [(x, text)] for
     vertical annotations (e.g. learning-rate steps)."""
@@ -129,14 +143,7 @@ def line_chart(series, title, xlabel, ylabel, logx=False, logy=False, markers=No
     ax = _Axis(min(xs), max(xs), logx, pw)
     ylo = min(ys) if logy else min(0.0, min(ys))
     ay = _Axis(ylo, max(ys) * (1.0 if logy else 1.05), logy, ph, invert=True)
-    out = _frame(title, xlabel, ylabel)
-    out.append(f'<g transform="translate({ML},{MT})">')
-    out.append(f'<rect width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-    for t in ay.ticks:
-        y = ay.pos(t)
-        if -0.5 <= y <= ph + 0.5:
-            out.append(f'<line x1="0" y1="{y:.1f}" x2="{pw}" y2="{y:.1f}" stroke="#ddd"/>')
-            out.append(f'<text x="-6" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    out = _plot_area(title, xlabel, ylabel, ay, pw, ph)
     for t in ax.ticks:
         x = ax.pos(t)
         if -0.5 <= x <= pw + 0.5:
@@ -167,14 +174,7 @@ def bar_chart(categories, series, title, ylabel, xlabel=""):
     pw, ph = W - ML - MR, H - MT - MB
     vmax = max((v for s in series for v in s["values"]), default=1) or 1
     ay = _Axis(0, vmax * 1.08, False, ph, invert=True)
-    out = _frame(title, xlabel, ylabel)
-    out.append(f'<g transform="translate({ML},{MT})">')
-    out.append(f'<rect width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-    for t in ay.ticks:
-        y = ay.pos(t)
-        if -0.5 <= y <= ph + 0.5:
-            out.append(f'<line x1="0" y1="{y:.1f}" x2="{pw}" y2="{y:.1f}" stroke="#ddd"/>')
-            out.append(f'<text x="-6" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    out = _plot_area(title, xlabel, ylabel, ay, pw, ph)
     gw = pw / max(len(categories), 1)
     bw = gw * 0.8 / max(len(series), 1)
     legend = []

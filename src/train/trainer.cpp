@@ -243,6 +243,21 @@ json train(const Corpus& corpus, TrainOptions o) {
                           {"tool", "lm-train"},
                           {"tool_version", build::kVersion},
                           {"git_revision", build::kGitRevision}};
+  // the report's (and resume history's) record of an epoch, or of the partial epoch so far
+  auto epoch_record = [&](const EvalResult& val) {
+    const double train_loss = pos.epoch_tokens ? pos.epoch_loss_sum / double(pos.epoch_tokens) : 0;
+    const double vl = val.nll.mean();
+    return json{{"epoch", pos.epoch},
+                {"train_loss", train_loss},
+                {"train_ppl", std::exp(train_loss)},
+                {"valid_loss", vl},
+                {"valid_ppl", std::exp(vl)},
+                {"valid_ppl_err", val.nll.ppl_err()},
+                {"lr", pos.lr},
+                {"tokens", pos.epoch_tokens},
+                {"seconds", pos.epoch_seconds},
+                {"tokens_per_sec", pos.epoch_seconds > 0 ? double(pos.epoch_tokens) / pos.epoch_seconds : 0.0}};
+  };
   bool mid_epoch = false;  // the run stopped inside an epoch
   auto save_best = [&](double val_loss) {
     json prov = provenance_base;
@@ -342,17 +357,7 @@ json train(const Corpus& corpus, TrainOptions o) {
     log(fmt::format("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}", pos.epoch, elapsed,
                     val_loss, std::exp(val_loss)));
     log(sep89);
-    const double train_loss = pos.epoch_tokens ? pos.epoch_loss_sum / double(pos.epoch_tokens) : 0;
-    pos.history.push_back({{"epoch", pos.epoch},
-                           {"train_loss", train_loss},
-                           {"train_ppl", std::exp(train_loss)},
-                           {"valid_loss", val_loss},
-                           {"valid_ppl", std::exp(val_loss)},
-                           {"valid_ppl_err", val.nll.ppl_err()},
-                           {"lr", pos.lr},
-                           {"tokens", pos.epoch_tokens},
-                           {"seconds", pos.epoch_seconds},
-                           {"tokens_per_sec", pos.epoch_seconds > 0 ? double(pos.epoch_tokens) / pos.epoch_seconds : 0.0}});
+    pos.history.push_back(epoch_record(val));
     if (!pos.has_saved || val_loss < pos.saved_val) {
       pos.saved_val = val_loss;
       pos.has_saved = true;
@@ -388,18 +393,10 @@ json train(const Corpus& corpus, TrainOptions o) {
       log(fmt::format("| partial epoch {:3d} | {:5d}/{:5d} batches | valid loss {:5.2f} | valid ppl {:8.2f} | {}", pos.epoch,
                       pos.batch, shown_batches, vl, std::exp(vl),
                       better ? "saved (better than the saved model)" : "not saved (the saved model is better)"));
-      const double ptl = pos.epoch_tokens ? pos.epoch_loss_sum / double(pos.epoch_tokens) : 0;
-      partial = {{"epoch", pos.epoch},
-                 {"batches", pos.batch},
-                 {"epoch_batches", nwin},
-                 {"fraction", double(pos.batch) / double(nwin)},
-                 {"train_loss", ptl},
-                 {"train_ppl", std::exp(ptl)},
-                 {"valid_loss", vl},
-                 {"valid_ppl", std::exp(vl)},
-                 {"valid_ppl_err", val.nll.ppl_err()},
-                 {"lr", pos.lr},
-                 {"saved", better}};
+      partial = epoch_record(val);
+      partial["batches"] = pos.batch, partial["epoch_batches"] = nwin;
+      partial["fraction"] = double(pos.batch) / double(nwin);
+      partial["saved"] = better;
       if (better) {
         pos.saved_val = vl, pos.has_saved = true;
         save_best(vl);
