@@ -382,7 +382,7 @@ json train(const Corpus& corpus, TrainOptions o) {
     log(sep89);
     log(stop_reason == "interrupted" ? "Exiting from training early"
                                      : "Exiting from training early: " + stop_reason + " reached");
-    if (mid_epoch && pos.has_saved && stop_reason != "interrupted") {
+    if (mid_epoch && stop_reason != "interrupted") {
       // A budget ran out mid-epoch: validate what the partial epoch trained and keep it when it
       // beats the saved model, so a time-bounded run does not throw that work away. (Ctrl-C keeps
       // pytorch/examples' behaviour: the best end-of-epoch model, no extra validation.) Neither the

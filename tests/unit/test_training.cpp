@@ -185,6 +185,17 @@ TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when
   const Checkpoint res = load_checkpoint(default_resume_path(o.save));
   CHECK(res.training_state["position"]["saved_valid_loss"].get<double>() == pv);
   CHECK(res.training_state["position"]["best_valid_loss"].get<double>() == e1);
+
+  // a budget that ends inside the first epoch: the partial epoch is the saved model
+  TrainOptions f = tiny_options(d);
+  f.max_batches = 60;
+  f.save = d.file("first.safetensors");
+  const auto rf = train(c, f);
+  REQUIRE(rf["partial_epoch"].is_object());
+  CHECK(rf["partial_epoch"]["epoch"] == 1);
+  CHECK(rf["partial_epoch"]["saved"] == true);
+  CHECK(rf["epochs"].empty());
+  CHECK(load_checkpoint(f.save).provenance["best_valid_loss"].get<double>() == rf["partial_epoch"]["valid_loss"].get<double>());
 }
 
 TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[train]") {
