@@ -26,6 +26,12 @@ SynthOptions small_source() {
   return so;
 }
 
+// The small Markov source's corpus, generated into d/syn and loaded.
+Corpus synth_corpus(const test::TempDir& d) {
+  generate_synth(d.file("syn"), small_source());
+  return load_corpus(d.file("syn"), {});
+}
+
 TrainOptions tiny_options(const test::TempDir& d) {
   TrainOptions o;
   o.model.emsize = 16, o.model.nhid = 16, o.model.nlayers = 2, o.model.dropout = 0.1f;
@@ -76,8 +82,7 @@ TEST_CASE("training reaches close to the perplexity of a known Markov source", "
 
 TEST_CASE("pytorch/examples SGD schedule learns and anneals", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   TrainOptions o = tiny_options(d);
   o.epochs = 4;
   std::vector<std::string> lines;
@@ -98,8 +103,7 @@ TEST_CASE("pytorch/examples SGD schedule learns and anneals", "[train]") {
 
 TEST_CASE("same seed and threads give bit-identical weights", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   TrainOptions o = tiny_options(d);
   train(c, o);
   const Checkpoint a = load_checkpoint(o.save);
@@ -115,8 +119,7 @@ TEST_CASE("same seed and threads give bit-identical weights", "[train]") {
 
 TEST_CASE("a stop mid-epoch and --resume give the same weights as an uninterrupted run", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   for (auto kind : {OptimizerKind::Sgd, OptimizerKind::Adam}) {
     TrainOptions o = tiny_options(d);
     o.epochs = 3;
@@ -155,8 +158,7 @@ TEST_CASE("a stop mid-epoch and --resume give the same weights as an uninterrupt
 
 TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when better", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   TrainOptions o = tiny_options(d);
   o.epochs = 3;
   o.max_batches = 450;  // 300 windows per epoch: stops at epoch 2, batch 150
@@ -200,8 +202,7 @@ TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when
 
 TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   TrainOptions o = tiny_options(d);
   std::atomic<bool> stop{true};  // already set: stop after the first batch
   o.stop = &stop;
@@ -214,8 +215,7 @@ TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[
 
 TEST_CASE("divergence stops with Diverged and leaves the saved model intact", "[train]") {
   test::TempDir d;
-  generate_synth(d.file("syn"), small_source());
-  const Corpus c = load_corpus(d.file("syn"), {});
+  const Corpus c = synth_corpus(d);
   TrainOptions o = tiny_options(d);
   o.epochs = 1;
   train(c, o);
