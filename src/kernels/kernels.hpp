@@ -125,7 +125,6 @@ struct Table {
   void (*tanh)(const float* x, float* y, std::int64_t n);
   void (*sigmoid)(const float* x, float* y, std::int64_t n);
   float (*max)(const float* x, std::int64_t n);                    // n >= 1
-  float (*sum_exp)(const float* x, std::int64_t n, float shift);   // sum exp(x - shift), 8-lane order
   // One pass: *mx = max x, returns sum exp(x - *mx) (so log-sum-exp = *mx + log(sum)). Each lane l
   // (elements j = l mod 8) keeps a running max m and sum s: m' = max(m, x), s = s * exp(m - m') +
   // exp(x - m'); lanes combine as m = max, sum of s_l * exp(m_l - m) in the 8-lane tree order.

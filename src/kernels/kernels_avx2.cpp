@@ -119,19 +119,6 @@ float avx2_max(const float* x, std::int64_t n) {
   return m;
 }
 
-float avx2_sum_exp(const float* x, std::int64_t n, float shift) {
-  const __m256 s = _mm256_set1_ps(shift);
-  __m256 acc = _mm256_setzero_ps();
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
-  if (i < n) {
-    const __m256i mask = tail_mask(n - i);
-    const __m256 v = exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), s));
-    acc = _mm256_add_ps(acc, _mm256_and_ps(v, _mm256_castsi256_ps(mask)));
-  }
-  return reduce8(acc);
-}
-
 float avx2_max_sumexp(const float* x, std::int64_t n, float* mx) {
   __m256 m = _mm256_set1_ps(-__builtin_inff()), s = _mm256_setzero_ps();
   std::int64_t i = 0;
@@ -491,7 +478,7 @@ void avx2_sgemm_packed(const GemmF32Args& a) {
 
 const Table kAvx2Table = {
     Isa::Avx2,    avx2_gemm<false>, avx2_gemm<true>, avx2_sgemm_packed, avx2_minmax, avx2_quantize_u7, avx2_exp,     avx2_tanh,
-    avx2_sigmoid, avx2_max,         avx2_sum_exp,    avx2_max_sumexp, avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
+    avx2_sigmoid, avx2_max,         avx2_max_sumexp, avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
 };
 
 }  // namespace

@@ -103,12 +103,6 @@ float ref_max(const float* x, std::int64_t n) {
 
 inline float reduce8(const float* l) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
 
-float ref_sum_exp(const float* x, std::int64_t n, float shift) {
-  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (std::int64_t i = 0; i < n; ++i) lane[i % 8] += mathfn::exp_ref(x[i] - shift);
-  return reduce8(lane);
-}
-
 float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
   float m[8], sl[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (auto& v : m) v = -std::numeric_limits<float>::infinity();
@@ -158,7 +152,7 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
 
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
-    ref_sigmoid,  ref_max,      ref_sum_exp,      ref_max_sumexp, ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
+    ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
 };
 
 }  // namespace wordlm::kernels

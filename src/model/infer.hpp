@@ -84,8 +84,8 @@ class InferenceModel {
 
   enum class Post { Logits, LogSoftmax, Nll };
   // tokens (steps, B) row-major -> output() (steps*B, V): logits, or log-probabilities with
-  // LogSoftmax. With Nll, nll_out[m] = -log p(targets[m]) and output() is not written (the
-  // logits are reduced chunk by chunk while they are in cache).
+  // LogSoftmax. With Nll, nll_out[m] = -log p(targets[m]) and output() is unspecified (int8
+  // reduces the logits chunk by chunk while they are in cache).
   // Throws Data naming the layer if an activation entering an int8 matmul is NaN or Inf.
   void forward(const std::int32_t* tokens, std::int64_t steps, State& st, ThreadPool& pool, Post post = Post::Logits,
                const std::int32_t* targets = nullptr, double* nll_out = nullptr);

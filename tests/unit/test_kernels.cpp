@@ -347,7 +347,6 @@ TEST_CASE("fp32 elementwise kernels are bit-identical across ISAs", "[kernels]")
     REQUIRE(same());
     REQUIRE(t1.max(x.data(), n) == t2->max(x.data(), n));
     const float shift = t1.max(x.data(), n);
-    REQUIRE(t1.sum_exp(x.data(), n, shift) == t2->sum_exp(x.data(), n, shift));
     float m1, m2;
     const float s1 = t1.max_sumexp(x.data(), n, &m1), s2 = t2->max_sumexp(x.data(), n, &m2);
     REQUIRE(s1 == s2);
