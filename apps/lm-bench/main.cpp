@@ -3,13 +3,14 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "spec/presets.hpp"
 #include "cli/common.hpp"
 #include "cli/lists.hpp"
 #include "core/error.hpp"
 #include "data/corpus.hpp"
 #include "fmt/format.h"
-#include "report/bench.hpp"
-#include "report/runinfo.hpp"
+#include "lmbench/bench.hpp"
+#include "runinfo/runinfo.hpp"
 
 using namespace wordlm;
 

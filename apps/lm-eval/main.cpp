@@ -13,8 +13,8 @@
 #include "io/checkpoint.hpp"
 #include "model/eval.hpp"
 #include "model/infer.hpp"
-#include "report/runinfo.hpp"
-#include "report/stats.hpp"
+#include "runinfo/runinfo.hpp"
+#include "stats/stats.hpp"
 
 using namespace wordlm;
 using json = nlohmann::json;

@@ -8,8 +8,8 @@
 #include "core/timer.hpp"
 #include "fmt/format.h"
 #include "io/checkpoint.hpp"
-#include "quant/quantize.hpp"
-#include "report/runinfo.hpp"
+#include "quantize/quantize.hpp"
+#include "runinfo/runinfo.hpp"
 
 using namespace wordlm;
 

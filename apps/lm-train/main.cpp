@@ -2,12 +2,13 @@
 // and log lines of pytorch/examples word_language_model/main.py. Parse -> train() -> report.
 #include <cmath>
 
+#include "spec/presets.hpp"
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "data/corpus.hpp"
 #include "fmt/format.h"
-#include "model/config.hpp"
+#include "spec/tensors.hpp"
 #include "train/trainer.hpp"
 
 using namespace wordlm;
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
                                 p.batches, p.loss, p.tokens_per_sec, cli::human_seconds(p.elapsed)));
     };
     if (dry_run) o.max_batches = 2;  // one epoch (set above) of at most two batches
-    const auto report_json = train(corpus, o);
+    const auto report_json = to_json(train(corpus, o));
     cli::progress_done();
     cli::emit_json(report_json, report);
     return 0;

@@ -13,7 +13,7 @@
 #include "core/fileio.hpp"
 #include "core/threads.hpp"
 #include "fmt/format.h"
-#include "report/runinfo.hpp"
+#include "runinfo/runinfo.hpp"
 
 namespace wordlm::cli {
 

@@ -61,6 +61,19 @@ inline std::pair<std::int64_t, std::int64_t> split_range(std::int64_t n, int tid
   return {b, e};
 }
 
+// One member's view of a running team: which thread this is, how many there are, and the pool
+// whose barrier they share. Layers and kernels take a Team instead of (tid, nt, pool) triples.
+struct Team {
+  int tid = 0, nt = 1;
+  ThreadPool* pool = nullptr;
+  void barrier() const noexcept { pool->barrier(); }
+  // this member's share of n items (see split_range)
+  std::pair<std::int64_t, std::int64_t> share(std::int64_t n, std::int64_t align = 1) const noexcept {
+    return split_range(n, tid, nt, align);
+  }
+  bool leader() const noexcept { return tid == 0; }
+};
+
 // Number of hardware threads (at least 1).
 int hardware_threads() noexcept;
 

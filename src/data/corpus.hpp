@@ -25,6 +25,13 @@ struct CorpusOptions {
   VocabFrom vocab_from = VocabFrom::Train;
   std::int64_t max_vocab = 0;  // 0 = no limit
   bool lowercase = false;
+  // the field list that resume checkpoints and reports record (train/fields.hpp)
+  template <class Self, class F>
+  static void fields(Self& o, F&& f) {
+    f("vocab_from", o.vocab_from);
+    f("max_vocab", o.max_vocab);
+    f("lowercase", o.lowercase);
+  }
 };
 
 struct Split {

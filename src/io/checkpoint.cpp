@@ -2,6 +2,7 @@
 #include "io/checkpoint.hpp"
 
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "core/buildinfo.hpp"
@@ -40,17 +41,38 @@ json parse_meta_json(const std::map<std::string, std::string>& md, const std::st
   }
 }
 
-bool quantizable(ParamRole r) {
-  return r == ParamRole::Embedding || r == ParamRole::WeightIH || r == ParamRole::WeightHH ||
-         r == ParamRole::DecoderWeight;
-}
-
 void check_finite(const Tensor& t, const std::string& name, const std::string& label) {
   const float* p = t.data<float>();
   for (std::int64_t i = 0; i < t.numel(); ++i)
     if (!std::isfinite(p[i]))
       reject(CheckpointErrc::NonFinite, label,
              "tensor '" + name + "' holds " + (std::isnan(p[i]) ? "NaN" : "Inf") + " at element " + std::to_string(i));
+}
+
+// The int8 rules for one quantized tensor q of spec s (its scale tensor already taken from the
+// file, or absent): scales F32 of shape [rows, 1] (per row) or [1] (per tensor), finite and > 0;
+// codes in [-127, 127]. Returns the scale tensor.
+Tensor check_int8(const ParamSpec& s, const Tensor& q, std::optional<Tensor> scale, const std::string& label) {
+  const std::string sname = scale_name(s.name);
+  if (!scale) reject(CheckpointErrc::MissingScale, label, "int8 tensor '" + s.name + "' has no '" + sname + "'");
+  const Shape per_row{s.rows(), 1}, per_tensor{1};
+  if (scale->dtype() != DType::F32 || (scale->shape() != per_row && scale->shape() != per_tensor))
+    reject(CheckpointErrc::BadScale, label,
+           "'" + sname + "' must be F32 of shape " + shape_str(per_row) + " or [1], not " +
+               std::string(dtype_name(scale->dtype())) + " " + shape_str(scale->shape()));
+  const float* sp = scale->data<float>();
+  for (std::int64_t i = 0; i < scale->numel(); ++i)
+    if (!(std::isfinite(sp[i]) && sp[i] > 0.0f))
+      reject(CheckpointErrc::BadScale, label,
+             "'" + sname + "' element " + std::to_string(i) + " is " + std::to_string(sp[i]) +
+                 " (scales must be finite and > 0)");
+  const std::int8_t* v = q.data<std::int8_t>();
+  for (std::int64_t i = 0; i < q.numel(); ++i)
+    if (v[i] == -128)
+      reject(CheckpointErrc::OutOfRange, label,
+             "int8 tensor '" + s.name + "' holds -128 at element " + std::to_string(i) +
+                 " (the scheme is symmetric, [-127, 127])");
+  return std::move(*scale);
 }
 
 }  // namespace
@@ -133,76 +155,46 @@ Checkpoint checkpoint_from_safetensors(Safetensors st, const std::string& label)
 
   std::map<std::string, Tensor> pool;
   for (auto& [name, t] : st.tensors) pool.emplace(name, std::move(t));
+  auto take = [&](const std::string& name) -> std::optional<Tensor> {
+    auto it = pool.find(name);
+    if (it == pool.end()) return std::nullopt;
+    Tensor t = std::move(it->second);
+    pool.erase(it);
+    return t;
+  };
 
   bool any_i8 = false;
   for (const auto& spec : param_specs(ck.config)) {
-    auto it = pool.find(spec.name);
-    if (it == pool.end()) reject(CheckpointErrc::MissingTensor, label, "tensor '" + spec.name + "' is missing");
-    Tensor t = std::move(it->second);
-    pool.erase(it);
-    if (t.shape() != spec.shape)
+    std::optional<Tensor> t = take(spec.name);
+    if (!t) reject(CheckpointErrc::MissingTensor, label, "tensor '" + spec.name + "' is missing");
+    if (t->shape() != spec.shape)
       reject(CheckpointErrc::ShapeMismatch, label,
-             "tensor '" + spec.name + "' has shape " + shape_str(t.shape()) + ", the config needs " + shape_str(spec.shape));
-    if (t.dtype() == DType::I8 && quantizable(spec.role)) {
+             "tensor '" + spec.name + "' has shape " + shape_str(t->shape()) + ", the config needs " + shape_str(spec.shape));
+    if (t->dtype() == DType::I8 && spec.quantizable) {
       any_i8 = true;
-      const std::string sname = spec.name + "_scale";
-      auto sit = pool.find(sname);
-      if (sit == pool.end())
-        reject(CheckpointErrc::MissingScale, label, "int8 tensor '" + spec.name + "' has no '" + sname + "'");
-      Tensor s = std::move(sit->second);
-      pool.erase(sit);
-      const Shape per_row{spec.shape[0], 1}, per_tensor{1};
-      if (s.dtype() != DType::F32 || (s.shape() != per_row && s.shape() != per_tensor))
-        reject(CheckpointErrc::BadScale, label,
-               "'" + sname + "' must be F32 of shape " + shape_str(per_row) + " or [1], not " +
-                   std::string(dtype_name(s.dtype())) + " " + shape_str(s.shape()));
-      const float* sp = s.data<float>();
-      for (std::int64_t i = 0; i < s.numel(); ++i)
-        if (!(std::isfinite(sp[i]) && sp[i] > 0.0f))
-          reject(CheckpointErrc::BadScale, label,
-                 "'" + sname + "' element " + std::to_string(i) + " is " + std::to_string(sp[i]) +
-                     " (scales must be finite and > 0)");
-      const std::int8_t* q = t.data<std::int8_t>();
-      for (std::int64_t i = 0; i < t.numel(); ++i)
-        if (q[i] == -128)
-          reject(CheckpointErrc::OutOfRange, label,
-                 "int8 tensor '" + spec.name + "' holds -128 at element " + std::to_string(i) +
-                     " (the scheme is symmetric, [-127, 127])");
-      ck.tensors.emplace(sname, std::move(s));
-    } else if (t.dtype() == DType::F32) {
-      check_finite(t, spec.name, label);
+      ck.tensors.emplace(scale_name(spec.name), check_int8(spec, *t, take(scale_name(spec.name)), label));
+    } else if (t->dtype() == DType::F32) {
+      check_finite(*t, spec.name, label);
     } else {
       reject(CheckpointErrc::DtypeMismatch, label,
-             "tensor '" + spec.name + "' is " + std::string(dtype_name(t.dtype())) + "; expected F32" +
-                 (quantizable(spec.role) ? " or I8" : ""));
+             "tensor '" + spec.name + "' is " + std::string(dtype_name(t->dtype())) + "; expected F32" +
+                 (spec.quantizable ? " or I8" : ""));
     }
-    ck.tensors.emplace(spec.name, std::move(t));
+    ck.tensors.emplace(spec.name, std::move(*t));
   }
   // A tied model may carry a separately quantized decoder (int8 decoder, fp32 embedding).
   if (ck.config.tied) {
-    if (auto it = pool.find("decoder.weight"); it != pool.end()) {
-      const Tensor& emb = ck.tensors.at("encoder.weight");
-      if (it->second.dtype() != DType::I8 || emb.dtype() != DType::F32)
+    const ParamSpec copy = tied_decoder_copy(ck.config);
+    if (std::optional<Tensor> t = take(copy.name)) {
+      const Tensor& emb = ck.tensors.at(find_param(param_specs(ck.config), ck.config, ParamRole::Embedding).name);
+      if (t->dtype() != DType::I8 || emb.dtype() != DType::F32)
         reject(CheckpointErrc::UnexpectedTensor, label,
-               "tied model stores 'decoder.weight'; only an int8 decoder beside an fp32 embedding may be stored");
-      if (it->second.shape() != emb.shape())
-        reject(CheckpointErrc::ShapeMismatch, label, "tied 'decoder.weight' shape differs from 'encoder.weight'");
-      auto sit = pool.find("decoder.weight_scale");
-      if (sit == pool.end())
-        reject(CheckpointErrc::MissingScale, label, "int8 tensor 'decoder.weight' has no 'decoder.weight_scale'");
-      const Shape per_row{emb.shape()[0], 1}, per_tensor{1};
-      if (sit->second.dtype() != DType::F32 || (sit->second.shape() != per_row && sit->second.shape() != per_tensor))
-        reject(CheckpointErrc::BadScale, label, "'decoder.weight_scale' has the wrong dtype or shape");
-      for (float v : sit->second.values<float>())
-        if (!(std::isfinite(v) && v > 0.0f))
-          reject(CheckpointErrc::BadScale, label, "'decoder.weight_scale' holds a scale that is not finite and > 0");
-      for (auto v : it->second.values<std::int8_t>())
-        if (v == -128) reject(CheckpointErrc::OutOfRange, label, "int8 tensor 'decoder.weight' holds -128");
+               "tied model stores '" + copy.name + "'; only an int8 decoder beside an fp32 embedding may be stored");
+      if (t->shape() != copy.shape)
+        reject(CheckpointErrc::ShapeMismatch, label, "tied '" + copy.name + "' shape differs from 'encoder.weight'");
       any_i8 = true;
-      ck.tensors.emplace("decoder.weight", std::move(it->second));
-      ck.tensors.emplace("decoder.weight_scale", std::move(sit->second));
-      pool.erase("decoder.weight");
-      pool.erase("decoder.weight_scale");
+      ck.tensors.emplace(scale_name(copy.name), check_int8(copy, *t, take(scale_name(copy.name)), label));
+      ck.tensors.emplace(copy.name, std::move(*t));
     }
   }
   if (any_i8 && ck.quantization.is_null())
@@ -227,10 +219,12 @@ std::vector<TensorRef> refs_of(const Checkpoint& ck) {
   };
   for (const auto& spec : param_specs(ck.config)) {
     put(spec.name);
-    put(spec.name + "_scale");
+    put(scale_name(spec.name));
   }
-  put("decoder.weight");
-  put("decoder.weight_scale");
+  if (ck.config.tied) {
+    put(tied_decoder_copy(ck.config).name);
+    put(scale_name(tied_decoder_copy(ck.config).name));
+  }
   for (const auto& [n, _] : ck.tensors) put(n);
   for (const auto& [n, t] : ck.extra) refs.push_back({n, &t});
   return refs;

@@ -11,7 +11,7 @@
 
 #include "core/tensor.hpp"
 #include "io/safetensors.hpp"
-#include "model/config.hpp"
+#include "spec/tensors.hpp"
 #include "nlohmann/json.hpp"
 
 namespace wordlm {

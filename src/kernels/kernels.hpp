@@ -129,8 +129,8 @@ struct Table {
   // (elements j = l mod 8) keeps a running max m and sum s: m' = max(m, x), s = s * exp(m - m') +
   // exp(x - m'); lanes combine as m = max, sum of s_l * exp(m_l - m) in the 8-lane tree order.
   float (*max_sumexp)(const float* x, std::int64_t n, float* mx);
-  float (*exp_sum_store)(float* x, std::int64_t n, float shift);   // x = exp(x - shift); returns the sum
-  void (*scale)(float* x, std::int64_t n, float s);                // x *= s
+  float (*exp_sum)(const float* x, std::int64_t n, float shift);  // sum of exp(x - shift), 8-lane order
+  void (*exp_scale_store)(float* x, std::int64_t n, float shift, float s);  // x = exp(x - shift) * s
   // LSTM cell over n consecutive units (mathfn::lstm_cell_fwd_one / _bwd_one); tc may be null.
   void (*lstm_fwd)(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev,
                    float* c, float* h, float* tc);

@@ -150,29 +150,24 @@ float avx2_max_sumexp(const float* x, std::int64_t n, float* mx) {
   return reduce8(_mm256_load_ps(t));
 }
 
-float avx2_exp_sum_store(float* x, std::int64_t n, float shift) {
+float avx2_exp_sum(const float* x, std::int64_t n, float shift) {
   const __m256 s = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
-    _mm256_storeu_ps(x + i, v);
-    acc = _mm256_add_ps(acc, v);
-  }
-  if (i < n) {
+  for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
+  if (i < n) {  // lanes past n add +0.0, which leaves every lane's sum unchanged, as in the scalar
     const __m256i mask = tail_mask(n - i);
     const __m256 v = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), s)), _mm256_castsi256_ps(mask));
-    _mm256_maskstore_ps(x + i, mask, v);
     acc = _mm256_add_ps(acc, v);
   }
   return reduce8(acc);
 }
 
-void avx2_scale(float* x, std::int64_t n, float s) {
-  const __m256 sv = _mm256_set1_ps(s);
+void avx2_exp_scale_store(float* x, std::int64_t n, float shift, float s) {
+  const __m256 sh = _mm256_set1_ps(shift), sv = _mm256_set1_ps(s);
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), sv));
-  for (; i < n; ++i) x[i] = x[i] * s;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), sv));
+  for (; i < n; ++i) x[i] = exp_ref(x[i] - shift) * s;
 }
 
 void avx2_lstm_fwd(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev, float* c,
@@ -478,7 +473,7 @@ void avx2_sgemm_packed(const GemmF32Args& a) {
 
 const Table kAvx2Table = {
     Isa::Avx2,    avx2_gemm<false>, avx2_gemm<true>, avx2_sgemm_packed, avx2_minmax, avx2_quantize_u7, avx2_exp,     avx2_tanh,
-    avx2_sigmoid, avx2_max,         avx2_max_sumexp, avx2_exp_sum_store, avx2_scale, avx2_lstm_fwd, avx2_lstm_bwd,
+    avx2_sigmoid, avx2_max,         avx2_max_sumexp, avx2_exp_sum, avx2_exp_scale_store, avx2_lstm_fwd, avx2_lstm_bwd,
 };
 
 }  // namespace

@@ -120,17 +120,14 @@ float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
   return reduce8(t);
 }
 
-float ref_exp_sum_store(float* x, std::int64_t n, float shift) {
+float ref_exp_sum(const float* x, std::int64_t n, float shift) {
   float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (std::int64_t i = 0; i < n; ++i) {
-    x[i] = mathfn::exp_ref(x[i] - shift);
-    lane[i % 8] += x[i];
-  }
+  for (std::int64_t i = 0; i < n; ++i) lane[i % 8] += mathfn::exp_ref(x[i] - shift);
   return reduce8(lane);
 }
 
-void ref_scale(float* x, std::int64_t n, float s) {
-  for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] * s;
+void ref_exp_scale_store(float* x, std::int64_t n, float shift, float s) {
+  for (std::int64_t i = 0; i < n; ++i) x[i] = mathfn::exp_ref(x[i] - shift) * s;
 }
 
 void ref_lstm_fwd(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev, float* c,
@@ -152,7 +149,7 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
 
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
-    ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum_store, ref_scale, ref_lstm_fwd, ref_lstm_bwd,
+    ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum, ref_exp_scale_store, ref_lstm_fwd, ref_lstm_bwd,
 };
 
 }  // namespace wordlm::kernels

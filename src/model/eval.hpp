@@ -12,7 +12,7 @@
 
 #include "core/threads.hpp"
 #include "model/infer.hpp"
-#include "report/stats.hpp"
+#include "stats/stats.hpp"
 
 namespace wordlm {
 

@@ -1,7 +1,7 @@
-// InferenceModel: the forward-only LSTM LM used by evaluation, benchmarking and generation, for
-// fp32 and int8 checkpoints alike. Each weight matrix is an InferLinear that is either fp32
-// (OpenBLAS) or int8 (packed for the kernels, activations quantized dynamically per call), so a
-// checkpoint may mix them (lm-quantize --keep).
+// InferenceModel: the forward-only LSTM LM used by evaluation, benchmarking, scoring and
+// generation, for fp32 and int8 checkpoints alike. Each weight matrix is an InferLinear that is
+// either fp32 (packed for the fp32 kernels) or int8 (packed for the int8 kernels, activations
+// quantized dynamically per call), so a checkpoint may mix them (lm-quantize --keep).
 //
 // Layout: W_ih, W_hh and the biases are permuted once at load into "unit-blocked" order: for each
 // block of 8 hidden units, 32 consecutive rows hold the i, f, g, o rows of those 8 units
@@ -11,10 +11,16 @@
 // costs a single barrier. Data flow per layer (layer-major, so W_hh stays hot in cache):
 //   Z = X W_ih^T + (b_ih + b_hh) over all steps at once; then per step z_t += h_{t-1} W_hh^T, cell.
 // No allocation happens per step or per call once the workspace has grown to the largest shape.
+//
+// Rows are independent: every output row depends only on its own input row (the kernels'
+// accumulation order does not depend on M or on the thread split), so a sentence's score does
+// not depend on its batch neighbours or the thread count (per-row activation scales; the
+// per-tensor option couples rows by design).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,21 +28,40 @@
 #include "core/threads.hpp"
 #include "io/checkpoint.hpp"
 #include "kernels/kernels.hpp"
-#include "model/config.hpp"
-#include "quant/scheme.hpp"
+#include "qscheme/scheme.hpp"
+#include "spec/tensors.hpp"
 
 namespace wordlm {
 
 template <class T>
 class LstmLM;
 
-// y[m, r] = x[m, :] . W[r, :] (+ addend[m, r]) (+ bias[r]) for rows r of a (possibly permuted)
-// weight matrix, fp32 or int8.
+// One call of a linear layer: y[m, r] = x[m, :] . W[r, :] (+ addend[m, r]) (+ bias[r]) for the
+// activation rows [m0, m1) and the 32-row groups [g0, g1) of W; y and addend point at row m0's
+// output. Named fields, so hot calls read as what they pass.
+struct LinearCall {
+  std::int64_t m0 = 0, m1 = 0;  // activation rows
+  std::int64_t g0 = 0, g1 = 0;  // 32-row groups of the (permuted) weight rows
+  float* y = nullptr;
+  std::int64_t ldy = 0;
+  const float* addend = nullptr;
+  std::int64_t ld_add = 0;
+  const float* bias = nullptr;
+};
+
+// A weight matrix as a loader hands it over: fp32 values, or int8 codes with their scales.
+struct MatrixView {
+  const float* f32 = nullptr;
+  const std::int8_t* i8 = nullptr;
+  const float* scale = nullptr;  // int8: [rows] or, per tensor, [1]
+  bool per_tensor = false;
+  bool int8() const noexcept { return i8 != nullptr; }
+};
+
 class InferLinear {
  public:
-  static InferLinear from_f32(const float* w, std::int64_t N, std::int64_t K, const std::vector<std::int64_t>* src_row);
-  static InferLinear from_i8(const std::int8_t* q, const float* scale, bool per_tensor, std::int64_t N, std::int64_t K,
-                             const std::vector<std::int64_t>* src_row);
+  // w: (N, K); src_row (optional) maps packed row r to source row src_row[r] (-1: zero row).
+  static InferLinear make(const MatrixView& w, std::int64_t N, std::int64_t K, const std::vector<std::int64_t>* src_row);
   bool int8() const noexcept { return int8_; }
   std::int64_t rows() const noexcept { return rows_; }      // logical rows (after the row map)
   std::int64_t groups() const noexcept { return (rows_ + 31) / 32; }
@@ -44,19 +69,14 @@ class InferLinear {
   std::uint64_t weight_bytes() const noexcept;               // as stored in a checkpoint
   const kernels::PackedI8& packed() const noexcept { return packed_; }
 
-  // fp32 weights: rows [32*g0, 32*g1) clipped to rows(); x is (M, ldx) fp32.
-  void forward_f32(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t g0, std::int64_t g1, float* y,
-                   std::int64_t ldy, const float* addend, std::int64_t ld_add, const float* bias) const;
-  // int8 weights: qa holds the quantized activations of the M rows.
-  // y (rows m0..m1 of qa, ycols) - y points at row m0's output
-  void forward_i8(const QAct& qa, std::int64_t m0, std::int64_t m1, std::int64_t g0, std::int64_t g1, float* y,
-                  std::int64_t ldy, const float* addend, std::int64_t ld_add, const float* bias) const;
+  void forward(const float* x, std::int64_t ldx, const LinearCall& c) const;  // fp32 weights; x row 0 = row m0
+  void forward(const QAct& qa, const LinearCall& c) const;                    // int8 weights; rows m0.. of qa
 
  private:
   bool int8_ = false;
   std::int64_t rows_ = 0, K_ = 0;
   std::int64_t stored_rows_ = 0;  // rows of the matrix as stored (before padding/permutation)
-  kernels::PackedF32 wf_;  // fp32 weights, packed once for the kernels
+  kernels::PackedF32 wf_;         // fp32 weights, packed once for the kernels
   kernels::PackedI8 packed_;
   bool per_tensor_ = false;
 };
@@ -96,14 +116,24 @@ class InferenceModel {
     InferLinear ih, hh;
     AlignedBuffer<float> bias;  // (4Hp) b_ih + b_hh, unit-blocked
   };
+  // What a loader provides: the model's matrices and bias vectors by spec.
+  struct Source {
+    std::function<MatrixView(const ParamSpec&)> matrix;
+    std::function<const float*(const ParamSpec&)> vector;
+  };
+  static InferenceModel build(const ModelConfig& cfg, const Source& src, const ParamSpec& decoder, const InferOptions& opt);
   void build_layout();
+  void set_embedding(const MatrixView& w);
   void reserve(std::int64_t steps, std::int64_t B, int threads);
+  // the phases of forward(), run by every member of the team
+  void embed(const std::int32_t* tokens, std::int64_t M, float* x, const Team& team) const;
+  void lstm_layer(std::int64_t l, const float* x, float* y, std::int64_t steps, State& st, const Team& team);
   void project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
-               const float* bias, int tid, int nt, ThreadPool& pool, int site);
-  void quantize_input(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, int tid, int nt,
-                      ThreadPool& pool, int site);
-  void decoder_nll(const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out, int tid, int nt,
-                   ThreadPool& pool);
+               const float* bias, const Team& team, int site);
+  void quantize_input(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, const Team& team,
+                      int site);
+  void decoder_nll(const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out, const Team& team);
+  void check_ids(const std::int32_t* ids, std::int64_t n, const char* what) const;
 
   ModelConfig cfg_;
   InferOptions opt_;

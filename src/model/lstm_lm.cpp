@@ -1,8 +1,10 @@
-// LstmLM forward/backward orchestration (the layer math is in nn/layers.cpp).
+// LstmLM forward/backward orchestration (the layer math is in nn/layers.cpp). forward() and
+// backward() sit side by side; each phase of one is mirrored by a phase of the other.
 #include "model/lstm_lm.hpp"
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "nn/blas.hpp"
@@ -13,8 +15,7 @@ template <class T>
 LstmLM<T>::LstmLM(const ModelConfig& cfg) : cfg_(cfg), specs_(param_specs(cfg)) {
   cfg_.validate(ErrorKind::Usage);
   blas::ensure_single_threaded();
-  const auto& last = specs_.back();
-  const std::size_t n = (last.offset + last.numel + 15) / 16 * 16;
+  const std::size_t n = param_buffer_size(specs_);
   params.resize(n);
   grads.resize(n);
   masks_.resize(static_cast<std::size_t>(cfg_.nlayers + 1));
@@ -24,10 +25,7 @@ LstmLM<T>::LstmLM(const ModelConfig& cfg) : cfg_(cfg), specs_(param_specs(cfg)) 
 
 template <class T>
 const ParamSpec& LstmLM<T>::spec(ParamRole role, std::int64_t layer) const {
-  if (role == ParamRole::DecoderWeight && cfg_.tied) role = ParamRole::Embedding;
-  for (const auto& s : specs_)
-    if (s.role == role && (layer < 0 || s.layer == layer)) return s;
-  throw_internal("no parameter with that role/layer");
+  return find_param(specs_, cfg_, role, layer);
 }
 
 template <class T>
@@ -67,121 +65,126 @@ void LstmLM<T>::reserve(std::int64_t steps, std::int64_t B) {
   }
   top_.resize(static_cast<std::size_t>(M * H));
   logits_.resize(static_cast<std::size_t>(M * V));
+  row_max_.resize(static_cast<std::size_t>(M));
+  row_sum_.resize(static_cast<std::size_t>(M));
   for (auto& d : dbuf_) d.resize(static_cast<std::size_t>(M * std::max(E, H)));
 }
 
 template <class T>
-double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
-                       std::uint64_t dropout_key, bool backward, ThreadPool& pool) {
-  const std::int64_t B = hidden.batch, M = steps * B;
-  const std::int64_t E = cfg_.emsize, H = cfg_.nhid, V = cfg_.vocab_size, L = cfg_.nlayers;
+bool LstmLM<T>::transformed(const ParamSpec& s) const noexcept {
+  if constexpr (std::is_same_v<T, float>) return transform_ && transform_->applies(s);
+  return false;
+}
+
+template <class T>
+const T* LstmLM<T>::weights(const ParamSpec& s) const noexcept {
+  return transformed(s) ? eff_.data() + s.offset : param(s);
+}
+
+template <class T>
+nn::LstmParams<T> LstmLM<T>::layer_params(std::int64_t l) const {
+  return {weights(spec(ParamRole::WeightIH, l)), weights(spec(ParamRole::WeightHH, l)),
+          weights(spec(ParamRole::BiasIH, l)), weights(spec(ParamRole::BiasHH, l))};
+}
+
+template <class T>
+nn::LstmGrads<T> LstmLM<T>::layer_grads(std::int64_t l) {
+  return {grad(spec(ParamRole::WeightIH, l)), grad(spec(ParamRole::WeightHH, l)), grad(spec(ParamRole::BiasIH, l)),
+          grad(spec(ParamRole::BiasHH, l))};
+}
+
+template <class T>
+std::uint64_t LstmLM<T>::site_key(std::int64_t site) const noexcept {
+  return mix64(dropout_key_ ^ mix64(static_cast<std::uint64_t>(site) + 1));
+}
+
+template <class T>
+void LstmLM<T>::mark(const Team& team, const char* phase) {
+  if (prof_ && team.leader()) prof_->mark(phase);
+}
+
+// ---- forward ----------------------------------------------------------------------------------
+template <class T>
+void LstmLM<T>::transform_weights(const Team& team) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!transform_) return;
+    bool any = false;
+    for (const auto& s : specs_)
+      if (transform_->applies(s)) {
+        auto [r0, r1] = team.share(s.rows());
+        transform_->forward(s, param(s), eff_.data() + s.offset, r0, r1);
+        any = true;
+      }
+    if (any) team.barrier();
+  }
+}
+
+// embedding -> dropout -> LSTM layers (dropout between) -> dropout, into top_
+template <class T>
+void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const Team& team) {
+  const std::int64_t B = batch_, M = steps_ * B, E = cfg_.emsize, H = cfg_.nhid, L = cfg_.nlayers;
+  const float p = cfg_.dropout;
+  auto [m0, m1] = team.share(M);
+  nn::embedding_forward<T>(emb_.data(), inputs, m0, m1, weights(spec(ParamRole::Embedding)), E);
+  if (drop_) {
+    T* mk = masks_[0].data();
+    nn::dropout_mask<T>(mk, m0 * E, m1 * E, p, site_key(0));
+    nn::dropout_apply<T>(emb_.data(), emb_.data(), mk, m0 * E, m1 * E);
+  }
+  for (std::int64_t l = 0; l < L; ++l) {
+    auto& cache = caches_[static_cast<std::size_t>(l)];
+    if (team.leader()) {
+      std::memcpy(cache.h.data(), hidden.h.data() + l * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
+      std::memcpy(cache.c.data(), hidden.c.data() + l * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
+    }
+    team.barrier();
+    const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
+    mark(team, "embedding, dropout, copies");
+    nn::lstm_forward<T>(cache, x, {steps_, B, cfg_.input_size(l), H}, layer_params(l), team,
+                        team.leader() ? prof_ : nullptr);
+    // dropout on the layer output: into the next layer's input, or the decoder input
+    const T* y = cache.h.data() + B * H;  // rows 1..steps
+    T* next = l + 1 < L ? xin_[static_cast<std::size_t>(l + 1)].data() : top_.data();
+    if (drop_) {
+      T* mk = masks_[static_cast<std::size_t>(l + 1)].data();
+      nn::dropout_mask<T>(mk, m0 * H, m1 * H, p, site_key(l + 1));
+      nn::dropout_apply<T>(next, y, mk, m0 * H, m1 * H);
+    } else {
+      std::memcpy(next + m0 * H, y + m0 * H, sizeof(T) * static_cast<std::size_t>((m1 - m0) * H));
+    }
+  }
+  team.barrier();
+  mark(team, "embedding, dropout, copies");
+}
+
+template <class T>
+double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
+                          std::uint64_t dropout_key, ThreadPool& pool) {
+  const std::int64_t B = hidden.batch, M = steps * B, H = cfg_.nhid, V = cfg_.vocab_size;
   WORDLM_CHECK(steps >= 1 && B >= 1, "empty window");
   reserve(steps, B);
-  const bool drop = dropout_key != 0 && cfg_.dropout > 0.0f;
-  const float p = cfg_.dropout;
+  if (transform_ && eff_.size() != params.size()) eff_.resize(params.size());
+  steps_ = steps, batch_ = B, dropout_key_ = dropout_key;
+  drop_ = dropout_key != 0 && cfg_.dropout > 0.0f;
+  prof_ = profile.enabled() ? &profile : nullptr;
   partial_loss_.assign(static_cast<std::size_t>(pool.size()), 0.0);
-
-  const T* enc = param(spec(ParamRole::Embedding));
-  const T* dec_w = param(spec(ParamRole::DecoderWeight));
-  const T* dec_b = param(spec(ParamRole::DecoderBias));
-  auto site_key = [&](std::int64_t s) { return mix64(dropout_key ^ mix64(static_cast<std::uint64_t>(s) + 1)); };
-
-  PhaseTimer* prof = profile.enabled() ? &profile : nullptr;
-  if (prof) prof->start();
+  if (prof_) prof_->start();
   pool.run([&](int tid, int nt) {
-    auto mark = [&](const char* name) {
-      if (prof && tid == 0) prof->mark(name);
-    };
-    // ---- forward ------------------------------------------------------------------------------
-    if (backward) {
-      auto [g0, g1] = split_range(static_cast<std::int64_t>(grads.size()), tid, nt, 16);
-      std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
-    }
-    auto [m0, m1] = split_range(M, tid, nt);
-    nn::embedding_forward<T>(emb_.data(), inputs, m0, m1, enc, E);
-    if (drop) {
-      T* mk = masks_[0].data();
-      nn::dropout_mask<T>(mk, m0 * E, m1 * E, p, site_key(0));
-      nn::dropout_apply<T>(emb_.data(), emb_.data(), mk, m0 * E, m1 * E);
-    }
-    for (std::int64_t l = 0; l < L; ++l) {
-      auto& cache = caches_[static_cast<std::size_t>(l)];
-      if (tid == 0) {
-        std::memcpy(cache.h.data(), hidden.h.data() + l * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
-        std::memcpy(cache.c.data(), hidden.c.data() + l * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
-      }
-      pool.barrier();
-      const std::int64_t K = cfg_.input_size(l);
-      const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
-      mark("embedding, dropout, copies");
-      nn::lstm_forward<T>(cache, x, {steps, B, K, H}, param(spec(ParamRole::WeightIH, l)),
-                          param(spec(ParamRole::WeightHH, l)), param(spec(ParamRole::BiasIH, l)),
-                          param(spec(ParamRole::BiasHH, l)), tid, nt, pool, prof && tid == 0 ? prof : nullptr);
-      // dropout on the layer output: into the next layer's input, or the decoder input
-      const T* y = cache.h.data() + B * H;  // rows 1..steps
-      T* next = l + 1 < L ? xin_[static_cast<std::size_t>(l + 1)].data() : top_.data();
-      if (drop) {
-        T* mk = masks_[static_cast<std::size_t>(l + 1)].data();
-        nn::dropout_mask<T>(mk, m0 * H, m1 * H, p, site_key(l + 1));
-        nn::dropout_apply<T>(next, y, mk, m0 * H, m1 * H);
-      } else {
-        std::memcpy(next + m0 * H, y + m0 * H, sizeof(T) * static_cast<std::size_t>((m1 - m0) * H));
-      }
-    }
-    pool.barrier();
-    mark("embedding, dropout, copies");
-    {
-      auto [v0, v1] = split_range(V, tid, nt, 16);
-      nn::linear_forward<T>(logits_.data(), top_.data(), dec_w, dec_b, M, H, V, v0, v1);
-    }
-    pool.barrier();
-    mark("decoder forward");
-    // ---- loss (and its gradient) ----------------------------------------------------------------
-    if (backward)
-      partial_loss_[static_cast<std::size_t>(tid)] =
-          nn::softmax_xent_forward_backward<T>(logits_.data(), targets, V, m0, m1, T(1) / T(M));
-    else
-      partial_loss_[static_cast<std::size_t>(tid)] = nn::softmax_xent_forward<T>(logits_.data(), targets, V, m0, m1);
-    if (!backward) return;
-    pool.barrier();
-    mark("softmax+loss");
-    // ---- backward -------------------------------------------------------------------------------
-    {
-      auto [v0, v1] = split_range(V, tid, nt, 16);
-      nn::linear_backward_weights<T>(grad(spec(ParamRole::DecoderWeight)), grad(spec(ParamRole::DecoderBias)),
-                                     logits_.data(), top_.data(), M, H, V, v0, v1);
-    }
-    pool.barrier();
-    mark("decoder backward (weights)");
-    T* dy = dbuf_[0].data();  // (M, H) gradient of the top layer's output
-    nn::linear_backward_input<T>(dy, logits_.data(), dec_w, M, H, V, m0, m1);
-    if (drop) nn::dropout_apply<T>(dy, dy, masks_[static_cast<std::size_t>(L)].data(), m0 * H, m1 * H);
-    pool.barrier();
-    mark("decoder backward (input)");
-    for (std::int64_t l = L - 1; l >= 0; --l) {
-      const std::int64_t K = cfg_.input_size(l);
-      T* dx = dbuf_[(L - l) % 2].data();  // (M, K)
-      const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
-      nn::lstm_backward<T>(caches_[static_cast<std::size_t>(l)], x, dy, {steps, B, K, H},
-                           param(spec(ParamRole::WeightIH, l)), param(spec(ParamRole::WeightHH, l)), dx,
-                           grad(spec(ParamRole::WeightIH, l)), grad(spec(ParamRole::WeightHH, l)),
-                           grad(spec(ParamRole::BiasIH, l)), grad(spec(ParamRole::BiasHH, l)), tid, nt, pool,
-                           prof && tid == 0 ? prof : nullptr);
-      if (drop) nn::dropout_apply<T>(dx, dx, masks_[static_cast<std::size_t>(l)].data(), m0 * K, m1 * K);
-      pool.barrier();
-      mark("lstm backward: dropout");
-      dy = dx;
-    }
-    {
-      auto [v0, v1] = split_range(V, tid, nt, 16);
-      nn::embedding_backward<T>(grad(spec(ParamRole::Embedding)), dy, inputs, M, E, v0, v1);
-    }
-    pool.barrier();
-    mark("embedding backward");
+    const Team team{tid, nt, &pool};
+    transform_weights(team);
+    forward_layers(inputs, hidden, team);
+    auto [v0, v1] = team.share(V, 16);
+    nn::linear_forward<T>(logits_.data(), top_.data(), weights(spec(ParamRole::DecoderWeight)),
+                          weights(spec(ParamRole::DecoderBias)), M, H, V, v0, v1);
+    team.barrier();
+    mark(team, "decoder forward");
+    auto [m0, m1] = team.share(M);
+    partial_loss_[static_cast<std::size_t>(tid)] =
+        nn::softmax_xent_forward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data());
+    mark(team, "softmax+loss");
   });
-
   // carry the final hidden state (detached) to the next window
-  for (std::int64_t l = 0; l < L; ++l) {
+  for (std::int64_t l = 0; l < cfg_.nlayers; ++l) {
     const auto& cache = caches_[static_cast<std::size_t>(l)];
     std::memcpy(hidden.h.data() + l * B * H, cache.h.data() + steps * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
     std::memcpy(hidden.c.data() + l * B * H, cache.c.data() + steps * B * H, sizeof(T) * static_cast<std::size_t>(B * H));
@@ -189,6 +192,69 @@ double LstmLM<T>::step(const std::int32_t* inputs, const std::int32_t* targets, 
   double total = 0;
   for (double v : partial_loss_) total += v;
   return total / static_cast<double>(M);
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+// the LSTM layers in reverse, dropout, down to the embedding's gradient
+template <class T>
+void LstmLM<T>::backward_layers(const std::int32_t* inputs, const Team& team) {
+  const std::int64_t B = batch_, M = steps_ * B, E = cfg_.emsize, H = cfg_.nhid, L = cfg_.nlayers, V = cfg_.vocab_size;
+  auto [m0, m1] = team.share(M);
+  T* dy = dbuf_[0].data();  // (M, H) gradient of the top layer's output
+  nn::linear_backward_input<T>(dy, logits_.data(), weights(spec(ParamRole::DecoderWeight)), M, H, V, m0, m1);
+  if (drop_) nn::dropout_apply<T>(dy, dy, masks_[static_cast<std::size_t>(L)].data(), m0 * H, m1 * H);
+  team.barrier();
+  mark(team, "decoder backward (input)");
+  for (std::int64_t l = L - 1; l >= 0; --l) {
+    const std::int64_t K = cfg_.input_size(l);
+    T* dx = dbuf_[(L - l) % 2].data();  // (M, K)
+    const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
+    nn::lstm_backward<T>(caches_[static_cast<std::size_t>(l)], x, dy, {steps_, B, K, H}, layer_params(l), dx,
+                         layer_grads(l), team, team.leader() ? prof_ : nullptr);
+    if (drop_) nn::dropout_apply<T>(dx, dx, masks_[static_cast<std::size_t>(l)].data(), m0 * K, m1 * K);
+    team.barrier();
+    mark(team, "lstm backward: dropout");
+    dy = dx;
+  }
+  auto [v0, v1] = team.share(V, 16);
+  nn::embedding_backward<T>(grad(spec(ParamRole::Embedding)), dy, inputs, M, E, v0, v1);
+  team.barrier();
+  mark(team, "embedding backward");
+}
+
+template <class T>
+void LstmLM<T>::transform_gradients(const Team& team) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!transform_) return;
+    for (const auto& s : specs_)
+      if (transform_->applies(s)) {
+        auto [r0, r1] = team.share(s.rows());
+        transform_->backward(s, param(s), grad(s), r0, r1);
+      }
+  }
+}
+
+template <class T>
+void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets, ThreadPool& pool) {
+  const std::int64_t M = steps_ * batch_, H = cfg_.nhid, V = cfg_.vocab_size;
+  WORDLM_CHECK(M > 0, "backward without a forward");
+  if (prof_) prof_->start();
+  pool.run([&](int tid, int nt) {
+    const Team team{tid, nt, &pool};
+    auto [g0, g1] = team.share(static_cast<std::int64_t>(grads.size()), 16);
+    std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
+    auto [m0, m1] = team.share(M);
+    nn::softmax_xent_backward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data(), T(1) / T(M));
+    team.barrier();
+    mark(team, "softmax+loss");
+    auto [v0, v1] = team.share(V, 16);
+    nn::linear_backward_weights<T>(grad(spec(ParamRole::DecoderWeight)), grad(spec(ParamRole::DecoderBias)),
+                                   logits_.data(), top_.data(), M, H, V, v0, v1);
+    team.barrier();
+    mark(team, "decoder backward (weights)");
+    backward_layers(inputs, team);
+    transform_gradients(team);
+  });
 }
 
 template class LstmLM<float>;

@@ -3,9 +3,13 @@
 // decoder -> log-softmax, with a hand-written backward pass over one BPTT window.
 //
 // Parameters live in one flat buffer laid out by param_specs() (so clipping and the optimizer
-// are single loops); gradients mirror it. One window runs as a single parallel region: each
-// phase splits rows, columns or hidden units across the pool's threads and the phases meet at
-// barriers, so nothing allocates and no thread pool is created per batch.
+// are single loops); gradients mirror it. forward() and backward() each run as one parallel
+// region: every phase splits rows, columns or hidden units across the pool's threads and the
+// phases meet at barriers, so nothing allocates and no thread pool is created per batch.
+// backward() walks the layers of forward() in reverse and needs the activations forward() kept.
+//
+// An optional WeightTransform (model/weight_transform.hpp) replaces the weights the forward and
+// the input gradients use by transformed ones (quantization-aware training).
 //
 // T = float is the production model; T = double is the reference for gradient checks.
 #pragma once
@@ -17,8 +21,9 @@
 #include "core/phase_timer.hpp"
 #include "core/rng.hpp"
 #include "core/threads.hpp"
-#include "model/config.hpp"
+#include "model/weight_transform.hpp"
 #include "nn/layers.hpp"
+#include "spec/tensors.hpp"
 
 namespace wordlm {
 
@@ -45,25 +50,50 @@ class LstmLM {
   };
 
   // One window: inputs/targets (steps, B) row-major (step-major like pytorch/examples' batches).
-  // Returns the mean NLL over steps*B tokens. With `backward`, grads are overwritten with the
-  // gradient of that mean. dropout_key == 0 disables dropout (evaluation); otherwise masks come
-  // from counter_uniform(dropout_key ^ site). hidden is read and replaced by the final state.
-  double step(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
-              std::uint64_t dropout_key, bool backward, ThreadPool& pool);
+  // Returns the mean NLL over steps*B tokens and keeps what backward() needs. dropout_key == 0
+  // disables dropout (evaluation); otherwise masks come from counter_uniform(dropout_key ^ site).
+  // hidden is read and replaced by the final state.
+  double forward(const std::int32_t* inputs, const std::int32_t* targets, std::int64_t steps, Hidden& hidden,
+                 std::uint64_t dropout_key, ThreadPool& pool);
+  // Overwrites grads with the gradient of the last forward()'s mean NLL; the same inputs and
+  // targets must be passed. Afterwards logits() holds d(loss)/d(logits).
+  void backward(const std::int32_t* inputs, const std::int32_t* targets, ThreadPool& pool);
 
-  // The logits (steps*B, V) of the last step() made without backward (backward overwrites them
-  // with their gradient).
+  // The logits (steps*B, V) of the last forward().
   const T* logits() const noexcept { return logits_.data(); }
 
-  PhaseTimer profile;  // enable() to time the phases of step() (thread 0, at barriers)
+  // Weights the forward uses through `t` (nullptr: the parameters themselves). Not owned.
+  void set_weight_transform(const WeightTransform* t) noexcept { transform_ = t; }
+
+  PhaseTimer profile;  // enable() to time the phases of forward/backward (thread 0, at barriers)
 
   AlignedBuffer<T> params;  // flat, layout by param_specs()
   AlignedBuffer<T> grads;   // same layout
 
  private:
   void reserve(std::int64_t steps, std::int64_t B);
+  // the weights of s as the forward sees them (transformed, or the parameters)
+  const T* weights(const ParamSpec& s) const noexcept;
+  bool transformed(const ParamSpec& s) const noexcept;
+  nn::LstmParams<T> layer_params(std::int64_t l) const;
+  nn::LstmGrads<T> layer_grads(std::int64_t l);
+  std::uint64_t site_key(std::int64_t site) const noexcept;
+  // phases of forward() and backward(), called by every member of the team
+  void transform_weights(const Team& team);
+  void forward_layers(const std::int32_t* inputs, Hidden& hidden, const Team& team);
+  void backward_layers(const std::int32_t* inputs, const Team& team);
+  void transform_gradients(const Team& team);
+  void mark(const Team& team, const char* phase);
+
   ModelConfig cfg_;
   std::vector<ParamSpec> specs_;
+  const WeightTransform* transform_ = nullptr;
+  AlignedBuffer<T> eff_;  // transformed weights (same layout as params), when a transform applies
+  // the window in flight (set by forward, read by its phases and by backward)
+  std::int64_t steps_ = 0, batch_ = 0;
+  std::uint64_t dropout_key_ = 0;
+  bool drop_ = false;
+  PhaseTimer* prof_ = nullptr;
   // workspace, sized for the largest window seen; M = steps * B rows
   std::int64_t cap_steps_ = 0, cap_batch_ = 0;
   AlignedBuffer<T> emb_;                   // (M, E) embedding output after dropout
@@ -71,7 +101,8 @@ class LstmLM {
   std::vector<AlignedBuffer<T>> xin_;      // layer l >= 1 input: dropout(output of l-1), (M, H)
   std::vector<nn::LstmCache<T>> caches_;   // per layer
   AlignedBuffer<T> top_;                   // (M, H) dropout(output of the last layer)
-  AlignedBuffer<T> logits_;                // (M, V) logits, then d(loss)/d(logits)
+  AlignedBuffer<T> logits_;                // (M, V) logits; d(loss)/d(logits) after backward
+  AlignedBuffer<T> row_max_, row_sum_;     // (M) softmax statistics kept for backward
   AlignedBuffer<T> dbuf_[2];               // (M, max(E, H)) gradients flowing down
   std::vector<double> partial_loss_;       // per thread
 };

@@ -89,43 +89,48 @@ inline double row_lse(const double* x, std::int64_t V) {
   for (std::int64_t v = 0; v < V; ++v) s += std::exp(x[v] - mx);
   return mx + std::log(s);
 }
+
+// max and sum exp(x - max) of one row, through the kernels (float) or libm (double)
+inline void row_stats(const float* x, std::int64_t V, float* mx, float* sum) {
+  const auto& k = kernels::active();
+  *mx = k.max(x, V);
+  *sum = k.exp_sum(x, V, *mx);
+}
+inline void row_stats(const double* x, std::int64_t V, double* mx, double* sum) {
+  *mx = row_lse(x, V);  // double keeps the log-sum-exp itself as the shift: the sum is then 1
+  *sum = 1.0;
+}
+inline void exp_scale(float* x, std::int64_t V, float shift, float s) { kernels::active().exp_scale_store(x, V, shift, s); }
+inline void exp_scale(double* x, std::int64_t V, double shift, double s) {
+  for (std::int64_t v = 0; v < V; ++v) x[v] = std::exp(x[v] - shift) * s;
+}
 }  // namespace
 
-template <>
-double softmax_xent_forward_backward<float>(float* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
-                                            std::int64_t m1, float grad_scale) {
-  const auto& k = kernels::active();
+template <class T>
+double softmax_xent_forward(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
+                            std::int64_t m1, T* row_max, T* row_sum) {
   double total = 0;
   for (std::int64_t m = m0; m < m1; ++m) {
-    float* x = logits + m * V;
-    const std::int32_t t = targets[m];
-    const float mx = k.max(x, V);
-    const float xt = x[t];
-    const float sum = k.exp_sum_store(x, V, mx);  // x = exp(x - max)
-    total += double(mx) + std::log(double(sum)) - double(xt);
-    k.scale(x, V, grad_scale / sum);  // softmax * grad_scale
-    x[t] -= grad_scale;
-  }
-  return total;
-}
-
-template <>
-double softmax_xent_forward_backward<double>(double* logits, const std::int32_t* targets, std::int64_t V,
-                                             std::int64_t m0, std::int64_t m1, double grad_scale) {
-  double total = 0;
-  for (std::int64_t m = m0; m < m1; ++m) {
-    double* x = logits + m * V;
-    const double lse = row_lse(x, V);
-    total += lse - x[targets[m]];
-    for (std::int64_t v = 0; v < V; ++v) x[v] = std::exp(x[v] - lse) * grad_scale;
-    x[targets[m]] -= grad_scale;
+    const T* x = logits + m * V;
+    row_stats(x, V, &row_max[m], &row_sum[m]);
+    total += double(row_max[m]) + std::log(double(row_sum[m])) - double(x[targets[m]]);
   }
   return total;
 }
 
 template <class T>
-double softmax_xent_forward(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
-                            std::int64_t m1, double* nll_out) {
+void softmax_xent_backward(T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0, std::int64_t m1,
+                           const T* row_max, const T* row_sum, T grad_scale) {
+  for (std::int64_t m = m0; m < m1; ++m) {
+    T* x = logits + m * V;
+    exp_scale(x, V, row_max[m], grad_scale / row_sum[m]);  // softmax * grad_scale
+    x[targets[m]] -= grad_scale;
+  }
+}
+
+template <class T>
+double softmax_nll(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0, std::int64_t m1,
+                   double* nll_out) {
   double total = 0;
   for (std::int64_t m = m0; m < m1; ++m) {
     const T* x = logits + m * V;
@@ -181,9 +186,11 @@ void cell_bwd(std::int64_t n, T* ai, T* af, T* ag, T* ao, const T* cp, const T* 
 }  // namespace
 
 template <class T>
-void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, int tid, int nt, ThreadPool& pool, PhaseTimer* prof) {
+void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const LstmParams<T>& p, const Team& team,
+                  PhaseTimer* prof) {
   const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
+  const T *w_ih = p.w_ih, *w_hh = p.w_hh, *b_ih = p.b_ih, *b_hh = p.b_hh;
+  const int tid = team.tid, nt = team.nt;
   T* gates = cache.gates.data();  // (T, B, 4H)
   // 1. input projection for all steps at once: gates = x w_ih^T + (b_ih + b_hh), rows split
   {
@@ -192,7 +199,7 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w
       for (std::int64_t g = 0; g < G; ++g) gates[m * G + g] = b_ih[g] + b_hh[g];
     if (m1 > m0) blas::gemm<T>(false, true, m1 - m0, G, d.K, T(1), x + m0 * d.K, d.K, w_ih, d.K, T(1), gates + m0 * G, G);
   }
-  pool.barrier();
+  team.barrier();
   if (prof) prof->mark("lstm forward: input projection");
   // 2. the recurrence, hidden units split across threads (one barrier per step). Each thread
   //    owns units [j0, j1); its i, f, g, o rows of w_hh are copied next to each other (whh) so
@@ -221,16 +228,18 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w
                     hn + b * H + j0, tc + b * H + j0);
       }
     }
-    pool.barrier();
+    team.barrier();
   }
   if (prof) prof->mark("lstm forward: recurrence");
 }
 
 template <class T>
-void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
-                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool,
-                   PhaseTimer* prof) {
+void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const LstmParams<T>& p, T* dx,
+                   const LstmGrads<T>& g, const Team& team, PhaseTimer* prof) {
   const std::int64_t H = d.H, B = d.B, G = 4 * H, M = d.steps * d.B;
+  const T *w_ih = p.w_ih, *w_hh = p.w_hh;
+  T *dw_ih = g.dw_ih, *dw_hh = g.dw_hh, *db_ih = g.db_ih, *db_hh = g.db_hh;
+  const int tid = team.tid, nt = team.nt;
   T* gates = cache.gates.data();
   auto [j0, j1] = split_range(H, tid, nt, 8);
   const std::int64_t nj = j1 - j0;
@@ -253,11 +262,11 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
       cell_bwd<T>(nj, zb + j0, zb + H + j0, zb + 2 * H + j0, zb + 3 * H + j0, cp + b * H + j0, tc + b * H + j0,
                   dhb + j0, dc + b * H + j0);
     }
-    pool.barrier();  // all of dz_t is ready
+    team.barrier();  // all of dz_t is ready
     // dh_{t-1}[:, j0:j1] = dz_t (B, 4H) x w_hh[:, j0:j1] (4H, nj)
     if (nj > 0 && t > 0) blas::gemm<T>(false, false, B, nj, G, T(1), z, G, w_hh + j0, H, T(0), dh_out + j0, H);
   }
-  pool.barrier();
+  team.barrier();
   if (prof) prof->mark("lstm backward: recurrence");
   // 2. weight gradients (rows of 4H split) and the input gradient (rows of T*B split)
   const T* dz = gates;  // (T*B, 4H)
@@ -275,7 +284,7 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
     auto [m0, m1] = split_range(M, tid, nt);
     if (m1 > m0) blas::gemm<T>(false, false, m1 - m0, d.K, G, T(1), dz + m0 * G, G, w_ih, d.K, T(0), dx + m0 * d.K, d.K);
   }
-  pool.barrier();
+  team.barrier();
   if (prof) prof->mark("lstm backward: weight and input gradients");
 }
 
@@ -292,13 +301,16 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   template void dropout_mask<T>(T*, std::int64_t, std::int64_t, float, std::uint64_t);                             \
   template void dropout_apply<T>(T*, const T*, const T*, std::int64_t, std::int64_t);                              \
   template double softmax_xent_forward<T>(const T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, \
-                                          double*);                                                                \
+                                          T*, T*);                                                                 \
+  template void softmax_xent_backward<T>(T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t,        \
+                                         const T*, const T*, T);                                                   \
+  template double softmax_nll<T>(const T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, double*); \
   template void log_softmax_rows<T>(T*, std::int64_t, std::int64_t, std::int64_t);                                 \
   template struct LstmCache<T>;                                                                                    \
-  template void lstm_forward<T>(LstmCache<T>&, const T*, const LstmDims&, const T*, const T*, const T*, const T*,  \
-                                int, int, ThreadPool&, PhaseTimer*);                                               \
-  template void lstm_backward<T>(LstmCache<T>&, const T*, const T*, const LstmDims&, const T*, const T*, T*, T*,   \
-                                 T*, T*, T*, int, int, ThreadPool&, PhaseTimer*);
+  template void lstm_forward<T>(LstmCache<T>&, const T*, const LstmDims&, const LstmParams<T>&, const Team&,       \
+                                PhaseTimer*);                                                                      \
+  template void lstm_backward<T>(LstmCache<T>&, const T*, const T*, const LstmDims&, const LstmParams<T>&, T*,      \
+                                 const LstmGrads<T>&, const Team&, PhaseTimer*);
 
 WORDLM_INSTANTIATE(float)
 WORDLM_INSTANTIATE(double)

@@ -46,16 +46,23 @@ void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint6
 template <class T>
 void dropout_apply(T* y, const T* x, const T* mask, std::int64_t i0, std::int64_t i1);
 
-// ---- log-softmax + negative log-likelihood, fused with the gradient -----------------------------
-// For rows [m0, m1) of logits (M, V): returns sum_m -log softmax(logits[m])[target[m]], and
-// overwrites logits with d(loss)/d(logits) = (softmax - onehot(target)) * grad_scale.
-template <class T>
-double softmax_xent_forward_backward(T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
-                                     std::int64_t m1, T grad_scale);
-// Forward only: sum of NLL over rows [m0, m1), logits untouched; optional per-row NLL out.
+// ---- log-softmax + negative log-likelihood ------------------------------------------------------
+// Forward for training: for rows [m0, m1) of logits (M, V) returns sum_m -log softmax(logits[m])
+// [target[m]] and keeps per row the max and sum exp(x - max) (row_max, row_sum: (M)) that the
+// backward needs; logits are left untouched.
 template <class T>
 double softmax_xent_forward(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0,
-                            std::int64_t m1, double* nll_out = nullptr);
+                            std::int64_t m1, T* row_max, T* row_sum);
+// Backward: overwrites logits rows [m0, m1) with d(loss)/d(logits) = (softmax - onehot(target)) *
+// grad_scale, from the statistics the forward kept (one exp per logit, fused with the scaling).
+template <class T>
+void softmax_xent_backward(T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0, std::int64_t m1,
+                           const T* row_max, const T* row_sum, T grad_scale);
+// Forward only (inference): sum of NLL over rows [m0, m1) in one pass per row (log-sum-exp kernel);
+// optional per-row NLL out.
+template <class T>
+double softmax_nll(const T* logits, const std::int32_t* targets, std::int64_t V, std::int64_t m0, std::int64_t m1,
+                   double* nll_out = nullptr);
 // In place log-softmax of rows [m0, m1).
 template <class T>
 void log_softmax_rows(T* x, std::int64_t V, std::int64_t m0, std::int64_t m1);
@@ -79,19 +86,34 @@ struct LstmDims {
   std::int64_t steps, B, K, H;
 };
 
-// Forward by one thread of a team: tid/nt pick this thread's slice (hidden units for the
-// recurrence, rows for the input projection); all threads of `pool` call it together and meet at
-// pool.barrier() between phases and after every time step. prof (thread 0 only) times phases. x: (T*B, K). h0/c0: (B, H) are copied
-// into cache.h[0]/cache.c[0] by the caller. Weights: w_ih (4H, K), w_hh (4H, H), biases (4H).
+// The layer's parameters and their gradients (PyTorch layout, gate rows i, f, g, o).
 template <class T>
-void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, int tid, int nt, ThreadPool& pool, PhaseTimer* prof = nullptr);
-// Backward by one thread: dy (T*B, H) is the gradient of the output rows h[1..T] (no gradient
+struct LstmParams {
+  const T* w_ih;  // (4H, K)
+  const T* w_hh;  // (4H, H)
+  const T* b_ih;  // (4H)
+  const T* b_hh;  // (4H)
+};
+template <class T>
+struct LstmGrads {
+  T* dw_ih;  // (4H, K), accumulated
+  T* dw_hh;  // (4H, H), accumulated
+  T* db_ih;  // (4H), accumulated
+  T* db_hh;  // (4H), accumulated
+};
+
+// Forward by one member of a team: the member's slice is hidden units for the recurrence and
+// rows for the input projection; all members call it together and meet at barriers between
+// phases and after every time step. prof (the leader only) times phases. x: (T*B, K). h0/c0: (B,
+// H) are copied into cache.h[0]/cache.c[0] by the caller.
+template <class T>
+void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const LstmParams<T>& p, const Team& team,
+                  PhaseTimer* prof = nullptr);
+// Backward by one member: dy (T*B, H) is the gradient of the output rows h[1..T] (no gradient
 // flows into h0/c0: the hidden state is detached between windows, as in pytorch/examples).
-// Accumulates dw_ih, dw_hh, db_ih, db_hh; writes dx (T*B, K) if dx is non-null.
+// Accumulates into g; writes dx (T*B, K) if dx is non-null.
 template <class T>
-void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const T* w_ih, const T* w_hh,
-                   T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, int tid, int nt, ThreadPool& pool,
-                   PhaseTimer* prof = nullptr);
+void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims& d, const LstmParams<T>& p, T* dx,
+                   const LstmGrads<T>& g, const Team& team, PhaseTimer* prof = nullptr);
 
 }  // namespace wordlm::nn

@@ -10,17 +10,27 @@
 // Determinism: dropout masks come from (seed, global step, position) and every reduction has a
 // fixed order, so the same seed, corpus and thread count give bit-identical weights, including
 // across a kill and --resume.
+//
+// Two seams (TrainSeams) let other training schemes plug in without touching the loop:
+// a GradientSync between backward and the optimizer step (data-parallel training), and a
+// WeightTransform in the model's forward/backward (quantization-aware training). Both default
+// to doing nothing.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "data/corpus.hpp"
-#include "model/config.hpp"
+#include "model/weight_transform.hpp"
 #include "nlohmann/json.hpp"
+#include "spec/config.hpp"
+#include "train/gradient_sync.hpp"
 #include "train/optim.hpp"
+#include "train/records.hpp"
 
 namespace wordlm {
 
@@ -51,7 +61,53 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   std::function<void(const std::string&)> log;             // one human line (stderr)
   std::function<void(const TrainProgress&)> progress;      // live progress (may be empty)
+
+  // The hyperparameters as one field list (resume checkpoints, reports, provenance). The epoch
+  // limit is recorded but not restored: a resumed run may train for longer.
+  template <class Self, class F>
+  static void fields(Self& o, F&& f) {
+    f("lr", o.lr);
+    f("clip", o.clip);
+    f("epochs", o.epochs, fields::Restore::No);
+    f("batch_size", o.batch);
+    f("bptt", o.bptt);
+    f("eval_batch_size", o.eval_batch);
+    f("seed", o.seed);
+    f("optimizer", o.optim.kind);
+    f("weight_decay", o.optim.weight_decay);
+    f("beta1", o.optim.beta1);
+    f("beta2", o.optim.beta2);
+    f("eps", o.optim.eps);
+  }
 };
+
+// Where other training schemes plug in (not owned; nullptr = the default, which does nothing).
+struct TrainSeams {
+  GradientSync* sync = nullptr;
+  const WeightTransform* transform = nullptr;
+};
+
+enum class StopReason { Completed, Interrupted, TimeBudget, BatchLimit };
+const char* stop_reason_name(StopReason r) noexcept;  // "completed", "interrupted", "time budget", "batch limit"
+
+// What a training run did and reached; to_json() makes lm-train's report of it.
+struct TrainResult {
+  TrainOptions options;           // as run (resume settings applied, paths resolved)
+  nlohmann::json corpus;          // identity of the corpus: files, sizes, sha256
+  std::vector<EpochRecord> epochs;
+  std::optional<PartialEpoch> partial_epoch;  // a budget stop inside an epoch: what it validated
+  std::vector<CurvePoint> curve;  // a point every log interval (train) and every validation
+  double best_valid_loss = 0, best_valid_ppl = 0;  // of the model in --save
+  double test_loss = 0, test_ppl = 0, test_ppl_err = 0;
+  std::int64_t test_tokens = 0;
+  double total_seconds = 0;       // over every invocation of a resumed run
+  std::int64_t train_tokens = 0;  // this invocation
+  double train_seconds = 0, train_tokens_per_sec = 0;
+  StopReason stop_reason = StopReason::Completed;
+  std::vector<std::pair<std::string, double>> profile;  // seconds per phase (--profile)
+  std::int64_t profile_batches = 0;
+};
+nlohmann::json to_json(const TrainResult& r);
 
 std::string default_resume_path(const std::string& save);
 
@@ -60,8 +116,8 @@ std::string default_resume_path(const std::string& save);
 // paths, log interval) are left alone.
 void apply_resume_settings(const std::string& resume_path, TrainOptions& opts);
 
-// Trains on the corpus; returns the JSON report (config, corpus identity, per-epoch history,
-// best valid ppl, test ppl, timing). Throws Error(Diverged) on NaN/Inf loss.
-nlohmann::json train(const Corpus& corpus, TrainOptions opts);
+// Trains on the corpus. Throws Error(Diverged) on NaN/Inf loss, Usage on bad options, Data on a
+// corpus too small for one batch.
+TrainResult train(const Corpus& corpus, TrainOptions opts, const TrainSeams& seams = {});
 
 }  // namespace wordlm

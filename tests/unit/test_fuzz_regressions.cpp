@@ -10,7 +10,7 @@
 #include "../../fuzz/targets.hpp"
 #include "helpers.hpp"
 #include "kernels/kernels.hpp"
-#include "quant/scheme.hpp"
+#include "qscheme/scheme.hpp"
 #include <limits>
 
 using namespace wordlm;

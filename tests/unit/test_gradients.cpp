@@ -95,9 +95,11 @@ TEST_CASE("softmax cross-entropy gradient matches finite differences", "[grad]")
   auto logits = rnd(rng, M * V, 3.0);
   std::vector<std::int32_t> tgt{0, 8, 3, 3};
   const double scale = 0.25;
-  auto loss = [&] { return scale * nn::softmax_xent_forward<double>(logits.data(), tgt.data(), V, 0, M); };
+  auto loss = [&] { return scale * nn::softmax_nll<double>(logits.data(), tgt.data(), V, 0, M); };
   auto g = logits;
-  const double total = nn::softmax_xent_forward_backward<double>(g.data(), tgt.data(), V, 0, M, scale);
+  std::vector<double> row_max(M), row_sum(M);
+  const double total = nn::softmax_xent_forward<double>(g.data(), tgt.data(), V, 0, M, row_max.data(), row_sum.data());
+  nn::softmax_xent_backward<double>(g.data(), tgt.data(), V, 0, M, row_max.data(), row_sum.data(), scale);
   CHECK(total * scale == Approx(loss()).epsilon(1e-12));
   CHECK(fd_check(logits, g, loss) < 1e-8);
 }
@@ -128,14 +130,14 @@ TEST_CASE("LSTM layer gradients match finite differences", "[grad]") {
   auto forward = [&] {
     std::copy(h0.begin(), h0.end(), cache.h.data());
     std::copy(c0.begin(), c0.end(), cache.c.data());
-    pool.run([&](int tid, int nt) { nn::lstm_forward<double>(cache, x.data(), d, wih.data(), whh.data(), bih.data(), bhh.data(), tid, nt, pool); });
+    pool.run([&](int tid, int nt) { nn::lstm_forward<double>(cache, x.data(), d, {wih.data(), whh.data(), bih.data(), bhh.data()}, {tid, nt, &pool}); });
     return dot(wl, cache.h.data() + d.B * d.H);
   };
   forward();
   std::vector<double> dx(M * d.K), dwih(G * d.K, 0.0), dwhh(G * d.H, 0.0), dbih(G, 0.0), dbhh(G, 0.0);
   pool.run([&](int tid, int nt) {
-    nn::lstm_backward<double>(cache, x.data(), wl.data(), d, wih.data(), whh.data(), dx.data(), dwih.data(), dwhh.data(),
-                              dbih.data(), dbhh.data(), tid, nt, pool);
+    nn::lstm_backward<double>(cache, x.data(), wl.data(), d, {wih.data(), whh.data(), bih.data(), bhh.data()}, dx.data(),
+                              {dwih.data(), dwhh.data(), dbih.data(), dbhh.data()}, {tid, nt, &pool});
   });
   CHECK(fd_check(x, dx, forward) < 1e-7);
   CHECK(fd_check(wih, dwih, forward) < 1e-7);
@@ -156,12 +158,13 @@ TEST_CASE("LSTM forward step by step equals the whole window", "[grad]") {
   one.reserve(1, d.B, d.H);
   std::fill(whole.h.begin(), whole.h.end(), 0.0);
   std::fill(whole.c.begin(), whole.c.end(), 0.0);
-  pool.run([&](int tid, int nt) { nn::lstm_forward<double>(whole, x.data(), d, wih.data(), whh.data(), bih.data(), bhh.data(), tid, nt, pool); });
+  pool.run([&](int tid, int nt) { nn::lstm_forward<double>(whole, x.data(), d, {wih.data(), whh.data(), bih.data(), bhh.data()}, {tid, nt, &pool}); });
   std::fill(one.h.begin(), one.h.end(), 0.0);
   std::fill(one.c.begin(), one.c.end(), 0.0);
   for (std::int64_t t = 0; t < d.steps; ++t) {
     pool.run([&](int tid, int nt) {
-      nn::lstm_forward<double>(one, x.data() + t * d.B * d.K, {1, d.B, d.K, d.H}, wih.data(), whh.data(), bih.data(), bhh.data(), tid, nt, pool);
+      nn::lstm_forward<double>(one, x.data() + t * d.B * d.K, {1, d.B, d.K, d.H},
+                               {wih.data(), whh.data(), bih.data(), bhh.data()}, {tid, nt, &pool});
     });
     for (std::int64_t i = 0; i < d.B * d.H; ++i) {
       REQUIRE(one.h[static_cast<std::size_t>(d.B * d.H + i)] == Approx(whole.h[static_cast<std::size_t>((t + 1) * d.B * d.H + i)]).epsilon(1e-12));
@@ -193,10 +196,11 @@ void model_fd(bool tied, float dropout, int threads) {
   const std::uint64_t key = dropout > 0 ? 777 : 0;
   auto loss = [&] {
     auto h = h0;
-    return m.step(in.data(), tgt.data(), steps, h, key, false, pool);
+    return m.forward(in.data(), tgt.data(), steps, h, key, pool);
   };
   auto h = h0;
-  const double l = m.step(in.data(), tgt.data(), steps, h, key, true, pool);
+  const double l = m.forward(in.data(), tgt.data(), steps, h, key, pool);
+  m.backward(in.data(), tgt.data(), pool);
   CHECK(l == Approx(loss()).epsilon(1e-12));
   std::vector<double> p(m.params.begin(), m.params.end()), g(m.grads.begin(), m.grads.end());
   auto f = [&] {
@@ -233,8 +237,10 @@ TEST_CASE("float model gradients match the double reference; threads agree", "[g
   typename LstmLM<double>::Hidden hd;
   typename LstmLM<float>::Hidden hf;
   hd.reset(cfg, B), hf.reset(cfg, B);
-  const double ld = md.step(in.data(), tgt.data(), steps, hd, 42, true, p1);
-  const double lf = mf.step(in.data(), tgt.data(), steps, hf, 42, true, p1);
+  const double ld = md.forward(in.data(), tgt.data(), steps, hd, 42, p1);
+  md.backward(in.data(), tgt.data(), p1);
+  const double lf = mf.forward(in.data(), tgt.data(), steps, hf, 42, p1);
+  mf.backward(in.data(), tgt.data(), p1);
   CHECK(lf == Approx(ld).epsilon(1e-6));
   double gnorm = 0, diff = 0;
   for (std::size_t i = 0; i < md.grads.size(); ++i) {
@@ -244,7 +250,8 @@ TEST_CASE("float model gradients match the double reference; threads agree", "[g
   CHECK(std::sqrt(diff / gnorm) < 1e-5);
   std::vector<float> g1(mf.grads.begin(), mf.grads.end());
   hf.reset(cfg, B);
-  const double lf2 = mf.step(in.data(), tgt.data(), steps, hf, 42, true, p2);
+  const double lf2 = mf.forward(in.data(), tgt.data(), steps, hf, 42, p2);
+  mf.backward(in.data(), tgt.data(), p2);
   CHECK(lf2 == Approx(lf).epsilon(1e-6));
   double d12 = 0;
   for (std::size_t i = 0; i < g1.size(); ++i) d12 = std::max(d12, double(std::abs(g1[i] - mf.grads[i])));

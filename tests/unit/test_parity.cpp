@@ -47,7 +47,7 @@ void golden_case(const std::string& name, int threads) {
   std::copy_n(ex.find("h0")->data<float>(), h.h.size(), h.h.data());
   std::copy_n(ex.find("c0")->data<float>(), h.c.size(), h.c.data());
   auto h_start = h;
-  const double loss = m.step(in, tgt, T, h, 0, false, pool);
+  const double loss = m.forward(in, tgt, T, h, 0, pool);
   INFO("fixture " << name << " threads " << threads);
   CHECK(loss == Approx(ex.find("loss")->data<float>()[0]).epsilon(1e-6));
   CHECK(max_abs_diff(m.logits(), ex.find("logits")->data<float>(), T * B * V) <= 1e-5);
@@ -56,7 +56,8 @@ void golden_case(const std::string& name, int threads) {
 
   // gradients
   auto h2 = h_start;
-  m.step(in, tgt, T, h2, 0, true, pool);
+  m.forward(in, tgt, T, h2, 0, pool);
+  m.backward(in, tgt, pool);
   for (const auto& s : m.specs()) {
     const Tensor* g = ex.find("grad." + s.name);
     REQUIRE(g != nullptr);

@@ -14,7 +14,7 @@
 #include "model/eval.hpp"
 #include "model/infer.hpp"
 #include "model/lstm_lm.hpp"
-#include "quant/quantize.hpp"
+#include "quantize/quantize.hpp"
 
 using namespace wordlm;
 

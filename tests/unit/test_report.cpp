@@ -8,8 +8,8 @@
 #include "core/error.hpp"
 #include "helpers.hpp"
 #include "nlohmann/json.hpp"
-#include "report/bench.hpp"
-#include "report/stats.hpp"
+#include "lmbench/bench.hpp"
+#include "stats/stats.hpp"
 
 using namespace wordlm;
 

@@ -74,7 +74,7 @@ TEST_CASE("training reaches close to the perplexity of a known Markov source", "
   o.optim.kind = OptimizerKind::Adam;
   o.lr = 0.01;
   const auto report = train(c, o);
-  const double ppl = report["test_ppl"].get<double>();
+  const double ppl = report.test_ppl;
   INFO("true perplexity " << true_ppl << ", trained model " << ppl << ", uniform " << c.vocab.size());
   CHECK(ppl < true_ppl * 1.10);  // measured: 4.97 vs 4.72 (+5%)
   CHECK(ppl > true_ppl * 0.98);  // no model beats the source by more than sampling noise
@@ -88,16 +88,16 @@ TEST_CASE("pytorch/examples SGD schedule learns and anneals", "[train]") {
   std::vector<std::string> lines;
   o.log = [&](const std::string& s) { lines.push_back(s); };
   const auto report = train(c, o);
-  REQUIRE(report["epochs"].size() == 4);
-  CHECK(report["epochs"][3]["valid_ppl"].get<double>() < 0.5 * report["epochs"][0]["valid_ppl"].get<double>() + 30);
-  CHECK(report["best_valid_ppl"].get<double>() < 15.0);
+  REQUIRE(report.epochs.size() == 4);
+  CHECK(report.epochs[3].valid_ppl < 0.5 * report.epochs[0].valid_ppl + 30);
+  CHECK(report.best_valid_ppl < 15.0);
   bool end_block = false;
   for (const auto& l : lines) end_block |= l.rfind("| End of training | test loss", 0) == 0;
   CHECK(end_block);
-  CHECK(report["stop_reason"] == "completed");
+  CHECK(report.stop_reason == StopReason::Completed);
   // only the best model is saved, and it is a loadable fp32 checkpoint with provenance
   const Checkpoint best = load_checkpoint(o.save);
-  CHECK(best.provenance["best_valid_ppl"].get<double>() == Approx(report["best_valid_ppl"].get<double>()));
+  CHECK(best.provenance["best_valid_ppl"].get<double>() == Approx(report.best_valid_ppl));
   CHECK(best.provenance["corpus"]["train"]["sha256"] == c.train.stats.sha256);
 }
 
@@ -139,8 +139,8 @@ TEST_CASE("a stop mid-epoch and --resume give the same weights as an uninterrupt
       if (pr.epoch == 2 && pr.batch == 100) stop = true;
     };
     const auto r1 = train(c, p);
-    CHECK(r1["stop_reason"] == "interrupted");
-    CHECK(r1["epochs"].size() == 1);
+    CHECK(r1.stop_reason == StopReason::Interrupted);
+    CHECK(r1.epochs.size() == 1);
     const Checkpoint resume = load_checkpoint(default_resume_path(p.save));
     CHECK(resume.kind == "resume");
     CHECK(resume.training_state["position"]["batch"] == 100);
@@ -150,7 +150,7 @@ TEST_CASE("a stop mid-epoch and --resume give the same weights as an uninterrupt
     q.save = p.save;
     apply_resume_settings(default_resume_path(p.save), q);
     const auto r2 = train(c, q);
-    CHECK(r2["epochs"].size() == 3);
+    CHECK(r2.epochs.size() == 3);
     INFO("optimizer " << optimizer_name(kind));
     CHECK(same_tensors(full, load_checkpoint(q.save)));
   }
@@ -163,21 +163,21 @@ TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when
   o.epochs = 3;
   o.max_batches = 450;  // 300 windows per epoch: stops at epoch 2, batch 150
   const auto r = train(c, o);
-  REQUIRE(r["stop_reason"] == "batch limit");
-  REQUIRE(r["epochs"].size() == 1);
-  const auto& pe = r["partial_epoch"];
-  REQUIRE(pe.is_object());
-  CHECK(pe["epoch"] == 2);
-  CHECK(pe["batches"] == 150);
-  CHECK(pe["fraction"].get<double>() == Approx(0.5));
-  const double e1 = r["epochs"][0]["valid_loss"].get<double>(), pv = pe["valid_loss"].get<double>();
-  CHECK(pe["saved"].get<bool>() == (pv < e1));
+  REQUIRE(r.stop_reason == StopReason::BatchLimit);
+  REQUIRE(r.epochs.size() == 1);
+  REQUIRE(r.partial_epoch.has_value());
+  const PartialEpoch& pe = *r.partial_epoch;
+  CHECK(pe.epoch == 2);
+  CHECK(pe.batches == 150);
+  CHECK(pe.fraction == Approx(0.5));
+  const double e1 = r.epochs[0].valid_loss, pv = pe.valid_loss;
+  CHECK(pe.saved == (pv < e1));
   CHECK(pv < e1);  // half an epoch more of a model that is still learning fast
   // the file holds the partial model: its recorded loss is the report's best, and re-evaluating it agrees
   const Checkpoint saved = load_checkpoint(o.save);
   CHECK(saved.provenance["best_valid_loss"].get<double>() == pv);
   CHECK(saved.provenance["partial_epoch_batches"] == 150);
-  CHECK(r["best_valid_loss"].get<double>() == pv);
+  CHECK(r.best_valid_loss == pv);
   InferenceModel im = InferenceModel::from_checkpoint(saved);
   EvalOptions eo;
   eo.batch = o.eval_batch, eo.bptt = o.bptt;
@@ -193,11 +193,11 @@ TEST_CASE("a budget stop mid-epoch validates the partial epoch and keeps it when
   f.max_batches = 60;
   f.save = d.file("first.safetensors");
   const auto rf = train(c, f);
-  REQUIRE(rf["partial_epoch"].is_object());
-  CHECK(rf["partial_epoch"]["epoch"] == 1);
-  CHECK(rf["partial_epoch"]["saved"] == true);
-  CHECK(rf["epochs"].empty());
-  CHECK(load_checkpoint(f.save).provenance["best_valid_loss"].get<double>() == rf["partial_epoch"]["valid_loss"].get<double>());
+  REQUIRE(rf.partial_epoch.has_value());
+  CHECK(rf.partial_epoch->epoch == 1);
+  CHECK(rf.partial_epoch->saved == true);
+  CHECK(rf.epochs.empty());
+  CHECK(load_checkpoint(f.save).provenance["best_valid_loss"].get<double>() == rf.partial_epoch->valid_loss);
 }
 
 TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[train]") {
@@ -207,10 +207,10 @@ TEST_CASE("a stop before the first epoch ends still saves and tests a model", "[
   std::atomic<bool> stop{true};  // already set: stop after the first batch
   o.stop = &stop;
   const auto r = train(c, o);
-  CHECK(r["stop_reason"] == "interrupted");
-  CHECK(r["epochs"].empty());
+  CHECK(r.stop_reason == StopReason::Interrupted);
+  CHECK(r.epochs.empty());
   CHECK(file_exists(o.save));
-  CHECK(std::isfinite(r["test_ppl"].get<double>()));
+  CHECK(std::isfinite(r.test_ppl));
 }
 
 TEST_CASE("divergence stops with Diverged and leaves the saved model intact", "[train]") {

@@ -1,5 +1,5 @@
 // Statistics implementations.
-#include "report/stats.hpp"
+#include "stats/stats.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -15,7 +15,7 @@
 #include "io/checkpoint.hpp"
 #include "model/infer.hpp"
 #include "nlohmann/json.hpp"
-#include "report/stats.hpp"
+#include "stats/stats.hpp"
 
 namespace wordlm {
 

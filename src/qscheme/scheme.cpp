@@ -1,5 +1,5 @@
 // Weight quantization (offline) and activation quantization helpers (run time).
-#include "quant/scheme.hpp"
+#include "qscheme/scheme.hpp"
 
 #include <algorithm>
 #include <cmath>

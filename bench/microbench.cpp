@@ -14,7 +14,7 @@
 #include "io/checkpoint.hpp"
 #include "kernels/kernels.hpp"
 #include "model/infer.hpp"
-#include "report/bench.hpp"
+#include "lmbench/bench.hpp"
 
 using namespace wordlm;
 using namespace wordlm::kernels;

@@ -1,5 +1,5 @@
 // Checkpoint quantization.
-#include "quant/quantize.hpp"
+#include "quantize/quantize.hpp"
 
 #include <algorithm>
 #include <span>
@@ -8,13 +8,6 @@
 #include "core/error.hpp"
 
 namespace wordlm {
-
-namespace {
-bool is_weight_matrix(const ParamSpec& s) {
-  return s.role == ParamRole::Embedding || s.role == ParamRole::WeightIH || s.role == ParamRole::WeightHH ||
-         s.role == ParamRole::DecoderWeight;
-}
-}  // namespace
 
 nlohmann::json QuantizeResult::to_json() const {
   nlohmann::json t = nlohmann::json::array();
@@ -30,6 +23,12 @@ nlohmann::json QuantizeResult::to_json() const {
           {"bits_per_weight", bits_per_weight}};
 }
 
+bool is_quantizable_name(const ModelConfig& cfg, const std::string& name) {
+  const auto specs = param_specs(cfg);
+  const ParamSpec* s = find_param(specs, name);
+  return (s && s->quantizable) || (cfg.tied && name == tied_decoder_copy(cfg).name);
+}
+
 QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt) {
   if (in.is_quantized())
     throw CheckpointError(CheckpointErrc::AlreadyQuantized,
@@ -39,13 +38,11 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   if (in.kind != "model")
     throw_usage("the input is a resume checkpoint; quantize the model checkpoint (--save) instead");
   const auto specs = param_specs(in.config);
-  for (const auto& k : opt.keep) {
-    auto it = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == k; });
-    const bool tied_decoder = k == "decoder.weight" && in.config.tied;
-    if ((it == specs.end() || !is_weight_matrix(*it)) && !tied_decoder)
-      throw_usage("--keep " + k + ": not a weight matrix of this model (encoder.weight, rnn.weight_ih_l0, "
-                  "rnn.weight_hh_l0, ..., decoder.weight)");
-  }
+  const ParamSpec tied_copy = tied_decoder_copy(in.config);
+  for (const auto& k : opt.keep)
+    if (!is_quantizable_name(in.config, k))
+      throw_usage("cannot keep '" + k + "' in fp32: it is not a weight matrix of this model (" +
+                  quantizable_names(in.config) + ")");
   auto kept = [&](const std::string& n) { return std::find(opt.keep.begin(), opt.keep.end(), n) != opt.keep.end(); };
 
   QuantizeResult res;
@@ -73,7 +70,7 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
     r.rel_rms_err = q.rel_rms_err;
     r.quantized = true;
     out.tensors.insert_or_assign(name, std::move(qt));
-    out.tensors.insert_or_assign(name + "_scale", std::move(st));
+    out.tensors.insert_or_assign(scale_name(name), std::move(st));
     int8_names.push_back(name);
     return r;
   };
@@ -81,7 +78,7 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   for (const auto& s : specs) {
     const Tensor& t = in.tensor(s.name);
     res.weights += t.numel();
-    const bool want = is_weight_matrix(s) && !kept(s.name) && (s.role != ParamRole::Embedding || opt.embedding);
+    const bool want = s.quantizable && !kept(s.name) && (s.role != ParamRole::Embedding || opt.embedding);
     if (want) {
       // the embedding is always per row: a lookup dequantizes one row with its own scale
       const auto g = s.role == ParamRole::Embedding ? WeightGranularity::PerRow : opt.granularity;
@@ -97,8 +94,9 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   }
   // Tied model, fp32 embedding: the decoder still runs int8 from its own quantized copy (as
   // PyTorch's quantize_dynamic does); it costs one int8 [V, H] tensor in the file.
-  if (in.config.tied && !opt.embedding && !kept("decoder.weight")) {
-    auto r = quantize_into("decoder.weight", in.tensor("encoder.weight"), opt.granularity);
+  if (in.config.tied && !opt.embedding && !kept(tied_copy.name)) {
+    auto r = quantize_into(tied_copy.name, in.tensor(find_param(specs, in.config, ParamRole::Embedding).name),
+                           opt.granularity);
     r.bytes_in = 0;  // the fp32 file had no separate decoder tensor
     r.dtype_in = "(tied)";
     res.tensors.push_back(r);

@@ -9,7 +9,7 @@
 
 #include "io/checkpoint.hpp"
 #include "nlohmann/json.hpp"
-#include "quant/scheme.hpp"
+#include "qscheme/scheme.hpp"
 
 namespace wordlm {
 
@@ -37,7 +37,10 @@ struct QuantizeResult {
   nlohmann::json to_json() const;
 };
 
-// Throws CheckpointError(AlreadyQuantized) for an int8 input, Usage for a bad --keep name.
+// True when `name` is a weight matrix of cfg that may be quantized (or kept in fp32).
+bool is_quantizable_name(const ModelConfig& cfg, const std::string& name);
+
+// Throws CheckpointError(AlreadyQuantized) for an int8 input, Usage for a bad `keep` name.
 QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt);
 
 }  // namespace wordlm

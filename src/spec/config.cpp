@@ -1,5 +1,5 @@
-// ModelConfig validation, JSON form, parameter table and presets.
-#include "model/config.hpp"
+// ModelConfig validation and JSON form.
+#include "spec/config.hpp"
 
 #include <cmath>
 
@@ -59,59 +59,6 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
 
 std::string ModelConfig::describe() const {
   return fmt::format("V{} E{} H{} L{}{} dropout {:g}", vocab_size, emsize, nhid, nlayers, tied ? " tied" : "", dropout);
-}
-
-std::vector<ParamSpec> param_specs(const ModelConfig& c) {
-  std::vector<ParamSpec> s;
-  std::size_t off = 0;
-  auto add = [&](std::string name, ParamRole role, std::int64_t layer, Shape shape) {
-    ParamSpec p{std::move(name), role, layer, std::move(shape), off, 0};
-    p.numel = static_cast<std::size_t>(*shape_numel(p.shape));
-    off += (p.numel + 15) / 16 * 16;  // keep every parameter 64-byte aligned in the flat buffer
-    s.push_back(std::move(p));
-  };
-  add("encoder.weight", ParamRole::Embedding, -1, {c.vocab_size, c.emsize});
-  for (std::int64_t l = 0; l < c.nlayers; ++l) {
-    const auto k = std::to_string(l);
-    add("rnn.weight_ih_l" + k, ParamRole::WeightIH, l, {4 * c.nhid, c.input_size(l)});
-    add("rnn.weight_hh_l" + k, ParamRole::WeightHH, l, {4 * c.nhid, c.nhid});
-    add("rnn.bias_ih_l" + k, ParamRole::BiasIH, l, {4 * c.nhid});
-    add("rnn.bias_hh_l" + k, ParamRole::BiasHH, l, {4 * c.nhid});
-  }
-  if (!c.tied) add("decoder.weight", ParamRole::DecoderWeight, -1, {c.vocab_size, c.nhid});
-  add("decoder.bias", ParamRole::DecoderBias, -1, {c.vocab_size});
-  return s;
-}
-
-std::size_t param_count(const ModelConfig& c) {
-  std::size_t n = 0;
-  for (const auto& p : param_specs(c)) n += p.numel;
-  return n;
-}
-
-const std::vector<Preset>& presets() {
-  static const std::vector<Preset> all = {
-      // The seed blog's model: random weights, the latency workload of the int8 comparison.
-      {"seed", "vocab 5000, embed 256, hidden 512, 2 layers: the seed blog's model (latency workload)",
-       {5000, 256, 512, 2, false, 0.0f}},
-      // pytorch/examples defaults: ~2x200. PTB: ~140 test ppl after 40 epochs; Brown 10k: see docs.
-      {"small", "vocab 10000, embed 200, hidden 200, 2 layers, dropout 0.2: pytorch/examples defaults",
-       {10000, 200, 200, 2, false, 0.2f}},
-      // Zaremba et al. "medium" (2x650, dropout 0.5): PTB ~82 test ppl with 39 epochs, hours on CPU.
-      {"medium", "vocab 10000, embed 650, hidden 650, 2 layers, dropout 0.5: Zaremba medium",
-       {10000, 650, 650, 2, false, 0.5f}},
-  };
-  return all;
-}
-
-const Preset& preset(const std::string& name) {
-  std::string known;
-  for (const auto& p : presets()) {
-    if (name == p.name) return p;
-    known += known.empty() ? "" : ", ";
-    known += p.name;
-  }
-  throw_usage("unknown preset '" + name + "' (known: " + known + ")");
 }
 
 }  // namespace wordlm

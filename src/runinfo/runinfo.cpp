@@ -1,5 +1,5 @@
 // Run context for reports.
-#include "report/runinfo.hpp"
+#include "runinfo/runinfo.hpp"
 
 #include <ctime>
 #include <fstream>

@@ -1,5 +1,6 @@
 // lm-bench's measurement loop and output formats.
-#include "report/bench.hpp"
+#include "spec/presets.hpp"
+#include "lmbench/bench.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -18,8 +19,8 @@
 #include "model/convert.hpp"
 #include "model/eval.hpp"
 #include "model/lstm_lm.hpp"
-#include "quant/quantize.hpp"
-#include "report/runinfo.hpp"
+#include "quantize/quantize.hpp"
+#include "runinfo/runinfo.hpp"
 
 namespace wordlm {
 
