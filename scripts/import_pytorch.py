@@ -14,6 +14,7 @@ import sys
 import types
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import wordlm_spec  # noqa: E402
 import wordlm_st  # noqa: E402
 from torch_rnn import rnn_model_class  # noqa: E402,F401  (re-exported for scripts that import this one)
 
@@ -46,17 +47,13 @@ def convert(torch, checkpoint, corpus_dir, output, vocab=None):
         vocab = wordlm_st.read_vocab_like_pytorch_examples(corpus_dir)
     if len(vocab) != V:
         sys.exit(f"import_pytorch: the corpus gives {len(vocab)} words but the model has {V}")
-    names = ["encoder.weight"]
-    for k in range(L):
-        names += [f"rnn.weight_ih_l{k}", f"rnn.weight_hh_l{k}", f"rnn.bias_ih_l{k}", f"rnn.bias_hh_l{k}"]
-    if not tied:
-        names.append("decoder.weight")
-    names.append("decoder.bias")
-    tensors = []
-    for n in names:
-        t = state[n].detach().float().contiguous()
-        tensors.append((n, "F32", list(t.shape), t.flatten().tolist()))
     config = {"vocab_size": V, "emsize": E, "nhid": H, "nlayers": L, "tied": bool(tied), "dropout": dropout}
+    tensors = []
+    for spec in wordlm_spec.param_specs(config):
+        t = state[spec["name"]].detach().float().contiguous()
+        if list(t.shape) != spec["shape"]:
+            sys.exit(f"import_pytorch: {spec['name']} has shape {list(t.shape)}, expected {spec['shape']}")
+        tensors.append((spec["name"], "F32", spec["shape"], t.flatten().tolist()))
     prov = {"tool": "import_pytorch.py", "source": os.path.abspath(checkpoint), "corpus_dir": os.path.abspath(corpus_dir),
             "vocab": "pytorch/examples data.py (train+valid+test)", "torch": torch.__version__}
     wordlm_st.write(output, tensors, wordlm_st.model_metadata(config, vocab, prov))

@@ -11,6 +11,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
+import wordlm_spec  # noqa: E402
 import wordlm_st  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
@@ -19,24 +20,18 @@ CO = os.path.join(ROOT, "fuzz", "seeds", "corpus")
 
 
 def model_tensors(V, E, H, L, tied, rnd, int8=None, emb8=False):
-    names = [("encoder.weight", [V, E])]
-    for k in range(L):
-        K = E if k == 0 else H
-        names += [(f"rnn.weight_ih_l{k}", [4 * H, K]), (f"rnn.weight_hh_l{k}", [4 * H, H]),
-                  (f"rnn.bias_ih_l{k}", [4 * H]), (f"rnn.bias_hh_l{k}", [4 * H])]
-    if not tied:
-        names.append(("decoder.weight", [V, H]))
-    names.append(("decoder.bias", [V]))
+    cfg = {"vocab_size": V, "emsize": E, "nhid": H, "nlayers": L, "tied": tied}
     out = []
-    for n, shape in names:
+    for spec in wordlm_spec.param_specs(cfg):
+        n, shape = spec["name"], spec["shape"]
         count = 1
         for d in shape:
             count *= d
-        quant = int8 and len(shape) == 2 and (n != "encoder.weight" or emb8)
+        quant = int8 and spec["quantizable"] and (spec["role"] != "embedding" or emb8)
         if quant:
             out.append((n, "I8", shape, [rnd.randint(-127, 127) for _ in range(count)]))
-            scales = [0.01] * shape[0] if int8 == "per-row" or n == "encoder.weight" else [0.01]
-            out.append((n + "_scale", "F32", [shape[0], 1] if len(scales) > 1 else [1], scales))
+            scales = [0.01] * shape[0] if int8 == "per-row" or spec["role"] == "embedding" else [0.01]
+            out.append((wordlm_spec.scale_name(n), "F32", [shape[0], 1] if len(scales) > 1 else [1], scales))
         else:
             out.append((n, "F32", shape, [rnd.uniform(-0.1, 0.1) for _ in range(count)]))
     return out

