@@ -33,8 +33,8 @@ have_torch=0
 # both alike; bench_compare.py merges the samples of all rounds before taking medians.
 for round in $(seq 1 "$rounds"); do
   echo "==> round $round/$rounds: seed preset, b1 x s10 / decode / load" >&2
-  "$bench" --preset seed --int8 --tests forward,decode,load -b 1 -s 10 -t 1,2 -r "$reps" -o json \
-    --output-file "$out/bench_wordlm_seed_r$round.json"
+  "$bench" --preset seed --int8 --tests forward,decode,load -b 1 -s 10 -t 1,2 -r "$reps" \
+    --report "$out/bench_wordlm_seed_r$round.json"
   if [ "$have_torch" = 1 ]; then
     for setting in "1 1" "1 2" "2 2"; do
       set -- $setting
@@ -43,8 +43,8 @@ for round in $(seq 1 "$rounds"); do
     done
   fi
   echo "==> round $round/$rounds: seed preset, b16 x s35" >&2
-  "$bench" --preset seed --int8 --tests forward -b 16 -s 35 -t 1,2 -r "$reps" -o json \
-    --output-file "$out/bench_wordlm_seed_b16_r$round.json"
+  "$bench" --preset seed --int8 --tests forward -b 16 -s 35 -t 1,2 -r "$reps" \
+    --report "$out/bench_wordlm_seed_b16_r$round.json"
   if [ "$have_torch" = 1 ]; then
     for setting in "1 1" "1 2" "2 2"; do
       set -- $setting
@@ -54,8 +54,8 @@ for round in $(seq 1 "$rounds"); do
   fi
   if [ -n "$model" ]; then
     echo "==> round $round/$rounds: eval throughput of $model" >&2
-    "$bench" -m "$model" --int8 --tests eval --data "$data" --eval-tokens "$eval_tokens" -t 1,2 -r 3 -o json \
-      --output-file "$out/bench_wordlm_eval_r$round.json"
+    "$bench" -m "$model" --int8 --tests eval --data "$data" --eval-tokens "$eval_tokens" -t 1,2 -r 3 \
+      --report "$out/bench_wordlm_eval_r$round.json"
     if [ "$have_torch" = 1 ]; then
       for setting in "1 1" "1 2" "2 2"; do
         set -- $setting

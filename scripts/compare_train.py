@@ -5,6 +5,10 @@ scripts/pytorch_train.py with the same corpus and hyperparameters, alternating t
 each, and prints medians, spread (min..max) and ratios as markdown; --json writes everything.
 
   /usr/bin/python3 scripts/compare_train.py --data data/brown [--preset small|seed] [--batches 60] [--reps 3]
+  /usr/bin/python3 scripts/compare_train.py --data data/brown --build old=../old/build --build new=build --no-torch
+
+--build LABEL=DIR (repeatable) compares several wordlm builds in the same interleaved run (the
+commit before a change against the change); the default is one build, build/.
 
 PyTorch thread settings tried: 1/1, 1/2, 2/2 (torch threads / OpenBLAS threads), with
 OMP_WAIT_POLICY=passive whenever more than one thread is involved; its best is the reference.
@@ -21,9 +25,9 @@ PRESETS = {"small": dict(emsize=200, nhid=200, nlayers=2, dropout=0.2),
            "seed": dict(emsize=256, nhid=512, nlayers=2, dropout=0.2)}
 
 
-def run_wordlm(a, threads):
+def run_wordlm(a, build, threads):
     p = PRESETS[a.preset]
-    cmd = [os.path.join(a.build, "lm-train"), "--data", a.data, "--emsize", str(p["emsize"]), "--nhid", str(p["nhid"]),
+    cmd = [os.path.join(build, "lm-train"), "--data", a.data, "--emsize", str(p["emsize"]), "--nhid", str(p["nhid"]),
            "--nlayers", str(p["nlayers"]), "--dropout", str(p["dropout"]), "--max-batches", str(a.batches),
            "-t", str(threads), "--save", os.path.join(a.tmp, "cmp.safetensors"), "-q"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -50,23 +54,28 @@ def main():
     ap.add_argument("--preset", default="small", choices=sorted(PRESETS))
     ap.add_argument("--batches", type=int, default=60)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", action="append", default=[], help="LABEL=DIR of a wordlm build (repeatable)")
+    ap.add_argument("--no-torch", action="store_true", help="wordlm builds only")
     ap.add_argument("--tmp", default="/tmp")
     ap.add_argument("--json", help="write all samples here")
     a = ap.parse_args()
+    builds = [b.split("=", 1) if "=" in b else ("wordlm", b) for b in a.build] or [("wordlm", os.path.join(ROOT, "build"))]
     try:
+        if a.no_torch:
+            raise FileNotFoundError
         subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, capture_output=True)
         have_torch = True
     except (subprocess.CalledProcessError, FileNotFoundError):
         have_torch = False
         print("PyTorch is not installed (apt-get install python3-torch): showing wordlm only", file=sys.stderr)
-    settings = [("wordlm", 1, 1), ("wordlm", 2, 2)]
+    settings = [(label, t, t) for t in (1, 2) for label, _ in builds]
+    build_dir = dict(builds)
     if have_torch:
         settings += [("pytorch", 1, 1), ("pytorch", 1, 2), ("pytorch", 2, 2)]
     samples = {s: [] for s in settings}
     for r in range(a.reps):
         for s in settings:  # interleaved, so drift on a shared machine hits every setting alike
-            v = run_wordlm(a, s[1]) if s[0] == "wordlm" else run_torch(a, s[1], s[2])
+            v = run_wordlm(a, build_dir[s[0]], s[1]) if s[0] in build_dir else run_torch(a, s[1], s[2])
             samples[s].append(v)
             print(f"rep {r + 1}: {s[0]} {s[1]}/{s[2]}: {v:,.0f} tokens/s", file=sys.stderr)
     res = {f"{k[0]} {k[1]}/{k[2]}": summary(v) for k, v in samples.items()}
@@ -75,7 +84,13 @@ def main():
     print("| --- | ---: | --- |")
     for k, v in res.items():
         print(f"| {k} | {v['median']:,.0f} | {v['min']:,.0f}..{v['max']:,.0f} |")
-    if have_torch:
+    if len(builds) > 1:
+        base = builds[0][0]
+        for label, _ in builds[1:]:
+            for t in (1, 2):
+                r = res[f"{label} {t}/{t}"]["median"] / res[f"{base} {t}/{t}"]["median"]
+                print(f"{label} vs {base}, {t} thread{'s' if t > 1 else ''}: **{r:.3f}x** tokens/s")
+    if have_torch and builds[0][0] == "wordlm":
         t1 = res["pytorch 1/1"]["median"]
         t2 = max(res["pytorch 1/2"]["median"], res["pytorch 2/2"]["median"])
         best2 = "1/2" if res["pytorch 1/2"]["median"] >= res["pytorch 2/2"]["median"] else "2/2"

@@ -51,7 +51,7 @@ if [ "$offline" = 1 ] || ! scripts/fetch_brown.sh "$corpus"; then
   ################################################################################
 
 BANNER
-  "$bin/lm-corpus" synth --output "$corpus" -o "$corpus.json"
+  "$bin/lm-corpus" synth --output "$corpus" --report "$corpus.json"
 fi
 
 say "training the small model (2x200, pytorch/examples defaults) for at most $minutes minutes"
@@ -64,20 +64,20 @@ say "quantizing: int8 per-row, and int8 with the embedding"
   --report reports/quant_int8emb.json
 
 say "evaluating on test: fp32, and each int8 model against it"
-"$bin/lm-eval" -m runs/demo/small.safetensors --data "$corpus" -t "$threads" -o reports/eval_fp32.json
+"$bin/lm-eval" -m runs/demo/small.safetensors --data "$corpus" -t "$threads" --report reports/eval_fp32.json
 "$bin/lm-eval" -m runs/demo/small.int8.safetensors --compare runs/demo/small.safetensors --data "$corpus" \
-  -t "$threads" -o reports/eval_int8.json
+  -t "$threads" --report reports/eval_int8.json
 "$bin/lm-eval" -m runs/demo/small.int8emb.safetensors --compare runs/demo/small.safetensors --data "$corpus" \
-  -t "$threads" -o reports/eval_int8emb.json
+  -t "$threads" --report reports/eval_int8emb.json
 
 say "benchmarking fp32 and int8 (1 thread)"
 models=(-m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors -m runs/demo/small.int8emb.safetensors)
 "$bin/lm-bench" "${models[@]}" --tests forward,decode,eval,load -b 1 -s 10 -t 1 -r 7 --data "$corpus" \
-  --eval-tokens 20000 -o json --output-file reports/bench_wordlm.json
+  --eval-tokens 20000 --report reports/bench_wordlm.json
 "$bin/lm-bench" -m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors --tests forward \
-  -b 1,2,4,8,16,32 -s 35 -t 1 -r 5 -o json --output-file reports/bench_batch.json
+  -b 1,2,4,8,16,32 -s 35 -t 1 -r 5 --report reports/bench_batch.json
 "$bin/lm-bench" -m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors --tests forward \
-  -b 1 -s 1,5,10,20,35 -t 1 -r 5 -o json --output-file reports/bench_seq.json
+  -b 1 -s 1,5,10,20,35 -t 1 -r 5 --report reports/bench_seq.json
 rm -f reports/bench_pytorch*.json
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   say "benchmarking PyTorch on the same weights (1 thread)"

