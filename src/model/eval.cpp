@@ -22,7 +22,7 @@ Batched batch_for_eval(std::span<const std::int32_t> ids, const EvalOptions& opt
 }
 }  // namespace
 
-EvalResult evaluate(InferenceModel& model, std::span<const std::int32_t> ids, const EvalOptions& opt, ThreadPool& pool) {
+EvalResult evaluate(const InferenceModel& model, std::span<const std::int32_t> ids, const EvalOptions& opt, ThreadPool& pool) {
   const Batched data = batch_for_eval(ids, opt);
   InferenceModel::State st;
   st.reset(model.config(), opt.batch);
@@ -42,7 +42,7 @@ EvalResult evaluate(InferenceModel& model, std::span<const std::int32_t> ids, co
   return r;
 }
 
-CompareResult compare(InferenceModel& other, InferenceModel& base, std::span<const std::int32_t> ids,
+CompareResult compare(const InferenceModel& other, const InferenceModel& base, std::span<const std::int32_t> ids,
                       const EvalOptions& opt, ThreadPool& pool) {
   if (other.config().vocab_size != base.config().vocab_size)
     throw_usage("the two models have different vocabulary sizes");
@@ -60,8 +60,8 @@ CompareResult compare(InferenceModel& other, InferenceModel& base, std::span<con
     const std::int32_t* tgt = data.row(win.start + 1);
     base.forward(data.row(win.start), win.seq_len, sb, pool, InferenceModel::Post::LogSoftmax);
     other.forward(data.row(win.start), win.seq_len, sa, pool, InferenceModel::Post::LogSoftmax);
-    const float* lb = base.output();
-    const float* lo = other.output();
+    const float* lb = sb.output();
+    const float* lo = sa.output();
     for (std::int64_t m = 0; m < win.seq_len * opt.batch; ++m) {
       const float* pb = lb + m * V;
       const float* po = lo + m * V;

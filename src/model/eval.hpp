@@ -30,7 +30,7 @@ struct EvalResult {
 };
 
 // Throws Data if the split is too short for one window of this batch size.
-EvalResult evaluate(InferenceModel& model, std::span<const std::int32_t> ids, const EvalOptions& opt, ThreadPool& pool);
+EvalResult evaluate(const InferenceModel& model, std::span<const std::int32_t> ids, const EvalOptions& opt, ThreadPool& pool);
 
 struct CompareResult {
   NllStats base, other;
@@ -40,7 +40,7 @@ struct CompareResult {
   double seconds = 0;
 };
 
-CompareResult compare(InferenceModel& other, InferenceModel& base, std::span<const std::int32_t> ids,
+CompareResult compare(const InferenceModel& other, const InferenceModel& base, std::span<const std::int32_t> ids,
                       const EvalOptions& opt, ThreadPool& pool);
 
 }  // namespace wordlm

@@ -11,34 +11,40 @@
 
 namespace wordlm {
 
-void InferenceModel::reserve(std::int64_t steps, std::int64_t B, int threads) {
+void InferenceModel::reserve(Workspace& ws, std::int64_t steps, std::int64_t B, int threads) const {
   const std::int64_t M = steps * B;
   const std::int64_t width = std::max(cfg_.emsize, cfg_.nhid);
-  if (M > cap_rows_) {
-    xa_.resize(static_cast<std::size_t>(M * width));
-    xb_.resize(static_cast<std::size_t>(M * width));
-    z_.resize(static_cast<std::size_t>(M * 4 * Hp_));
-    logits_.resize(static_cast<std::size_t>(M * cfg_.vocab_size));
-    chunk_.resize(static_cast<std::size_t>(2 * kNllChunk * cfg_.vocab_size));
-    qx_.reserve(M, width);
-    cap_rows_ = M;
+  if (ws.for_V != cfg_.vocab_size || ws.for_width != width || ws.for_Hp != Hp_) {  // a State moved to another model
+    ws.cap_rows = ws.cap_batch = 0;
+    ws.cap_threads = 0;
+    ws.qh.clear();
+    ws.for_V = cfg_.vocab_size, ws.for_width = width, ws.for_Hp = Hp_;
   }
-  if (B > cap_batch_ || threads > cap_threads_) {
-    qh_.resize(static_cast<std::size_t>(std::max(threads, cap_threads_)));
-    for (auto& q : qh_) q.reserve(std::max(B, cap_batch_), cfg_.nhid);
-    cap_batch_ = std::max(B, cap_batch_);
-    cap_threads_ = std::max(threads, cap_threads_);
-    part_lo_.assign(static_cast<std::size_t>(cap_threads_), 0.0f);
-    part_hi_.assign(static_cast<std::size_t>(cap_threads_), 0.0f);
+  if (M > ws.cap_rows) {
+    ws.xa.resize(static_cast<std::size_t>(M * width));
+    ws.xb.resize(static_cast<std::size_t>(M * width));
+    ws.z.resize(static_cast<std::size_t>(M * 4 * Hp_));
+    ws.logits.resize(static_cast<std::size_t>(M * cfg_.vocab_size));
+    ws.chunk.resize(static_cast<std::size_t>(2 * kNllChunk * cfg_.vocab_size));
+    ws.qx.reserve(M, width);
+    ws.cap_rows = M;
   }
-  qx_.reserve(M, width);
+  if (B > ws.cap_batch || threads > ws.cap_threads) {
+    ws.qh.resize(static_cast<std::size_t>(std::max(threads, ws.cap_threads)));
+    for (auto& q : ws.qh) q.reserve(std::max(B, ws.cap_batch), cfg_.nhid);
+    ws.cap_batch = std::max(B, ws.cap_batch);
+    ws.cap_threads = std::max(threads, ws.cap_threads);
+    ws.part_lo.assign(static_cast<std::size_t>(ws.cap_threads), 0.0f);
+    ws.part_hi.assign(static_cast<std::size_t>(ws.cap_threads), 0.0f);
+  }
+  ws.qx.reserve(M, width);
 }
 
 // y (M, ycols) = x (M, K) W^T + bias for a big projection: rows of x are quantized by all threads
 // (per-tensor needs one extra barrier to combine ranges), then row groups of W are split. Ends
 // with a barrier: y is complete when it returns.
-void InferenceModel::project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y,
-                             std::int64_t ldy, const float* bias, const Team& team, int site) {
+void InferenceModel::project(Workspace& ws, const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M,
+                             float* y, std::int64_t ldy, const float* bias, const Team& team, int site) const {
   auto [g0, g1] = team.share(lin.groups());
   const LinearCall call{.m0 = 0, .m1 = M, .g0 = g0, .g1 = g1, .y = y, .ldy = ldy, .bias = bias};
   if (!lin.int8()) {
@@ -46,28 +52,28 @@ void InferenceModel::project(const InferLinear& lin, const float* x, std::int64_
     team.barrier();
     return;
   }
-  quantize_input(lin, x, ldx, M, team, site);
-  lin.forward(qx_, call);
-  team.barrier();  // y complete; qx_ free for the next projection
+  quantize_input(ws, lin, x, ldx, M, team, site);
+  lin.forward(ws.qx, call);
+  team.barrier();  // y complete; ws.qx free for the next projection
 }
 
-// Rows of x (M, K) quantized into qx_ by all threads; ends with a barrier.
-void InferenceModel::quantize_input(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M,
-                                    const Team& team, int site) {
+// Rows of x (M, K) quantized into ws.qx by all threads; ends with a barrier.
+void InferenceModel::quantize_input(Workspace& ws, const InferLinear& lin, const float* x, std::int64_t ldx,
+                                    std::int64_t M, const Team& team, int site) const {
   auto [m0, m1] = team.share(M);
   bool ok = true;
   float lo = 0, hi = 0;
   const std::int64_t Kp = QAct::padded(lin.K());
   if (opt_.act == ActGranularity::PerTensor) {
     const auto t = static_cast<std::size_t>(team.tid);
-    ok &= act_range(x, ldx, lin.K(), m0, m1, &part_lo_[t], &part_hi_[t]);
+    ok &= act_range(x, ldx, lin.K(), m0, m1, &ws.part_lo[t], &ws.part_hi[t]);
     team.barrier();
     for (int u = 0; u < team.nt; ++u)
-      lo = std::min(lo, part_lo_[static_cast<std::size_t>(u)]), hi = std::max(hi, part_hi_[static_cast<std::size_t>(u)]);
+      lo = std::min(lo, ws.part_lo[static_cast<std::size_t>(u)]), hi = std::max(hi, ws.part_hi[static_cast<std::size_t>(u)]);
   }
-  ok &= quantize_act_rows(x, ldx, lin.K(), Kp, m0, m1, opt_.act, lo, hi, qx_);
-  if (!ok) std::atomic_ref<int>(bad_site_).store(site);
-  if (team.leader()) qx_.rows = M, qx_.Kp = Kp;
+  ok &= quantize_act_rows(x, ldx, lin.K(), Kp, m0, m1, opt_.act, lo, hi, ws.qx);
+  if (!ok) std::atomic_ref<int>(ws.bad_site).store(site);
+  if (team.leader()) ws.qx.rows = M, ws.qx.Kp = Kp;
   team.barrier();
 }
 
@@ -77,30 +83,30 @@ void InferenceModel::quantize_input(const InferLinear& lin, const float* x, std:
 // cache and reduced at once. Threads split the weight row groups for the product and the rows for
 // the reduction; with two buffers one barrier per chunk suffices (chunk c+2 reuses chunk c's
 // buffer only after every thread has passed chunk c+1's barrier, so finished reducing chunk c).
-void InferenceModel::decoder_nll(const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out,
-                                 const Team& team) {
+void InferenceModel::decoder_nll(Workspace& ws, const float* x, std::int64_t M, const std::int32_t* targets,
+                                 double* nll_out, const Team& team) const {
   const std::int64_t V = cfg_.vocab_size, H = cfg_.nhid;
   const int site = static_cast<int>(2 * cfg_.nlayers);
   if (!dec_.int8()) {
     // fp32 weights are 4x larger (8 MB for 10k x 200): streaming them once per chunk costs more
     // than the logits' round trip, so the fp32 path takes the window whole (measured)
-    project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), team, site);
+    project(ws, dec_, x, H, M, ws.logits.data(), V, dec_bias_.data(), team, site);
     auto [m0, m1] = team.share(M);
-    nn::softmax_nll<float>(logits_.data(), targets, V, m0, m1, nll_out);
+    nn::softmax_nll<float>(ws.logits.data(), targets, V, m0, m1, nll_out);
     team.barrier();
     return;
   }
   auto [g0, g1] = team.share(dec_.groups());
-  quantize_input(dec_, x, H, M, team, site);
+  quantize_input(ws, dec_, x, H, M, team, site);
   for (std::int64_t c0 = 0, c = 0; c0 < M; c0 += kNllChunk, ++c) {
     const std::int64_t c1 = std::min(M, c0 + kNllChunk);
-    float* y = chunk_.data() + (c % 2) * kNllChunk * V;  // (c1 - c0, V)
-    dec_.forward(qx_, {.m0 = c0, .m1 = c1, .g0 = g0, .g1 = g1, .y = y, .ldy = V, .bias = dec_bias_.data()});
+    float* y = ws.chunk.data() + (c % 2) * kNllChunk * V;  // (c1 - c0, V)
+    dec_.forward(ws.qx, {.m0 = c0, .m1 = c1, .g0 = g0, .g1 = g1, .y = y, .ldy = V, .bias = dec_bias_.data()});
     team.barrier();
     auto [r0, r1] = split_range(c1 - c0, team.tid, team.nt);
     nn::softmax_nll<float>(y, targets + c0, V, r0, r1, nll_out + c0);
   }
-  team.barrier();  // every nll_out written; qx_ free
+  team.barrier();  // every nll_out written; ws.qx free
 }
 
 // x[m, :] = embedding row of tokens[m] (dequantized when int8), rows split; ends with a barrier.
@@ -124,12 +130,13 @@ void InferenceModel::embed(const std::int32_t* tokens, std::int64_t M, float* x,
 // Layer l over all steps: y (steps*B, H) from x (steps*B, K) and the carried state, which is
 // replaced by the final one. Threads own unit blocks [u0, u1) of the recurrence.
 void InferenceModel::lstm_layer(std::int64_t l, const float* x, float* y, std::int64_t steps, State& st,
-                                const Team& team) {
+                                const Team& team) const {
+  Workspace& ws = st.ws;
   const std::int64_t B = st.batch, M = steps * B, H = cfg_.nhid, G = 4 * Hp_;
   const Layer& layer = layers_[static_cast<std::size_t>(l)];
-  project(layer.ih, x, cfg_.input_size(l), M, z_.data(), G, layer.bias.data(), team, static_cast<int>(2 * l));
+  project(ws, layer.ih, x, cfg_.input_size(l), M, ws.z.data(), G, layer.bias.data(), team, static_cast<int>(2 * l));
   auto [u0, u1] = team.share(Hp_ / 8);
-  QAct& qh = qh_[static_cast<std::size_t>(team.tid)];
+  QAct& qh = ws.qh[static_cast<std::size_t>(team.tid)];
   qh.reserve(B, H);
   float* hs = st.h.data() + l * B * H;
   float* cs = st.c.data() + l * B * H;
@@ -137,7 +144,7 @@ void InferenceModel::lstm_layer(std::int64_t l, const float* x, float* y, std::i
   for (std::int64_t t = 0; t < steps; ++t) {
     const float* hprev = t == 0 ? hs : y + (t - 1) * B * H;
     float* ht = y + t * B * H;
-    float* zt = z_.data() + t * B * G;  // z_t += h_{t-1} W_hh^T for this thread's units, then the cell
+    float* zt = ws.z.data() + t * B * G;  // z_t += h_{t-1} W_hh^T for this thread's units, then the cell
     if (u1 > u0) {
       const LinearCall call{.m0 = 0, .m1 = B, .g0 = u0, .g1 = u1, .y = zt, .ldy = G, .addend = zt, .ld_add = G};
       if (layer.hh.int8()) {
@@ -145,7 +152,7 @@ void InferenceModel::lstm_layer(std::int64_t l, const float* x, float* y, std::i
         bool ok = true;
         if (opt_.act == ActGranularity::PerTensor) ok &= act_range(hprev, H, H, 0, B, &lo, &hi);
         ok &= quantize_act_rows(hprev, H, H, qh.Kp, 0, B, opt_.act, lo, hi, qh);
-        if (!ok) std::atomic_ref<int>(bad_site_).store(static_cast<int>(2 * l + 1));
+        if (!ok) std::atomic_ref<int>(ws.bad_site).store(static_cast<int>(2 * l + 1));
         layer.hh.forward(qh, call);
       } else {
         layer.hh.forward(hprev, H, call);
@@ -182,35 +189,37 @@ void InferenceModel::check_ids(const std::int32_t* ids, std::int64_t n, const ch
 }
 
 void InferenceModel::forward(const std::int32_t* tokens, std::int64_t steps, State& st, ThreadPool& pool, Post post,
-                             const std::int32_t* targets, double* nll_out) {
+                             const std::int32_t* targets, double* nll_out) const {
   const std::int64_t B = st.batch, M = steps * B, V = cfg_.vocab_size, H = cfg_.nhid, L = cfg_.nlayers;
   WORDLM_CHECK(steps >= 1 && B >= 1, "empty input");
+  WORDLM_CHECK(st.h.size() == static_cast<std::size_t>(L * B * H), "state was reset for another model or batch");
   check_ids(tokens, M, "token");
   if (post == Post::Nll) {
     WORDLM_CHECK(targets && nll_out, "Nll needs targets and an output");
     check_ids(targets, M, "target");
   }
-  reserve(steps, B, pool.size());
-  bad_site_ = -1;
+  Workspace& ws = st.ws;
+  reserve(ws, steps, B, pool.size());
+  ws.bad_site = -1;
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
-    float* x = xa_.data();
-    float* y = xb_.data();
+    float* x = ws.xa.data();
+    float* y = ws.xb.data();
     embed(tokens, M, x, team);
     for (std::int64_t l = 0; l < L; ++l) {
       lstm_layer(l, x, y, steps, st, team);
       std::swap(x, y);
     }
     if (post == Post::Nll) {
-      decoder_nll(x, M, targets, nll_out, team);
+      decoder_nll(ws, x, M, targets, nll_out, team);
       return;
     }
-    project(dec_, x, H, M, logits_.data(), V, dec_bias_.data(), team, static_cast<int>(2 * L));
+    project(ws, dec_, x, H, M, ws.logits.data(), V, dec_bias_.data(), team, static_cast<int>(2 * L));
     auto [m0, m1] = team.share(M);
-    if (post == Post::LogSoftmax) nn::log_softmax_rows<float>(logits_.data(), V, m0, m1);
+    if (post == Post::LogSoftmax) nn::log_softmax_rows<float>(ws.logits.data(), V, m0, m1);
   });
-  if (bad_site_ >= 0)
-    throw Error(ErrorKind::Data, "non-finite activation (NaN or Inf) entering " + site_name(bad_site_, L) +
+  if (ws.bad_site >= 0)
+    throw Error(ErrorKind::Data, "non-finite activation (NaN or Inf) entering " + site_name(ws.bad_site, L) +
                                      ": the model's weights or inputs are broken");
 }
 

@@ -12,6 +12,10 @@
 //   Z = X W_ih^T + (b_ih + b_hh) over all steps at once; then per step z_t += h_{t-1} W_hh^T, cell.
 // No allocation happens per step or per call once the workspace has grown to the largest shape.
 //
+// A built model is immutable: forward() is const and every buffer it writes (the carried h/c and
+// the workspace) lives in the caller's State, so one model may be shared by any number of threads,
+// each with its own State (the library's sessions rely on this).
+//
 // Rows are independent: every output row depends only on its own input row (the kernels'
 // accumulation order does not depend on M or on the thread split), so a sentence's score does
 // not depend on its batch neighbours or the thread count (per-row activation scales; the
@@ -96,20 +100,39 @@ class InferenceModel {
   std::uint64_t weight_bytes() const noexcept;
   ActGranularity act_granularity() const noexcept { return opt_.act; }
 
+  // Scratch of one forward(), grown to the largest shape seen and reused.
+  class Workspace {
+    friend class InferenceModel;
+    std::int64_t cap_rows = 0, cap_batch = 0;
+    int cap_threads = 0;
+    std::int64_t for_V = 0, for_width = 0, for_Hp = 0;  // the model shape the buffers were grown for
+    AlignedBuffer<float> xa, xb;   // (M, max(E, H)) layer inputs/outputs, alternating
+    AlignedBuffer<float> z;        // (M, 4Hp) gate pre-activations
+    AlignedBuffer<float> logits;   // (M, V)
+    AlignedBuffer<float> chunk;    // (2, kNllChunk, V) double-buffered logits of the int8 NLL path
+    QAct qx;                       // shared quantized input of a projection
+    std::vector<QAct> qh;          // per thread: quantized h_{t-1}
+    std::vector<float> part_lo, part_hi;  // per thread partial ranges (per-tensor activations)
+    int bad_site = -1;             // written via std::atomic_ref inside parallel regions
+  };
+
+  // What one stream of text carries between calls: the recurrent state of B rows, and the
+  // workspace of its last forward (whose output() it holds).
   struct State {
     AlignedBuffer<float> h, c;  // (L, B, H)
     std::int64_t batch = 0;
+    Workspace ws;
     void reset(const ModelConfig& cfg, std::int64_t B);
+    const float* output() const noexcept { return ws.logits.data(); }  // (steps*B, V) of the last forward
   };
 
   enum class Post { Logits, LogSoftmax, Nll };
-  // tokens (steps, B) row-major -> output() (steps*B, V): logits, or log-probabilities with
+  // tokens (steps, B) row-major -> st.output() (steps*B, V): logits, or log-probabilities with
   // LogSoftmax. With Nll, nll_out[m] = -log p(targets[m]) and output() is unspecified (int8
   // reduces the logits chunk by chunk while they are in cache).
   // Throws Data naming the layer if an activation entering an int8 matmul is NaN or Inf.
   void forward(const std::int32_t* tokens, std::int64_t steps, State& st, ThreadPool& pool, Post post = Post::Logits,
-               const std::int32_t* targets = nullptr, double* nll_out = nullptr);
-  const float* output() const noexcept { return logits_.data(); }
+               const std::int32_t* targets = nullptr, double* nll_out = nullptr) const;
 
  private:
   struct Layer {
@@ -124,15 +147,16 @@ class InferenceModel {
   static InferenceModel build(const ModelConfig& cfg, const Source& src, const ParamSpec& decoder, const InferOptions& opt);
   void build_layout();
   void set_embedding(const MatrixView& w);
-  void reserve(std::int64_t steps, std::int64_t B, int threads);
+  void reserve(Workspace& ws, std::int64_t steps, std::int64_t B, int threads) const;
   // the phases of forward(), run by every member of the team
   void embed(const std::int32_t* tokens, std::int64_t M, float* x, const Team& team) const;
-  void lstm_layer(std::int64_t l, const float* x, float* y, std::int64_t steps, State& st, const Team& team);
-  void project(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
-               const float* bias, const Team& team, int site);
-  void quantize_input(const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, const Team& team,
-                      int site);
-  void decoder_nll(const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out, const Team& team);
+  void lstm_layer(std::int64_t l, const float* x, float* y, std::int64_t steps, State& st, const Team& team) const;
+  void project(Workspace& ws, const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M, float* y,
+               std::int64_t ldy, const float* bias, const Team& team, int site) const;
+  void quantize_input(Workspace& ws, const InferLinear& lin, const float* x, std::int64_t ldx, std::int64_t M,
+                      const Team& team, int site) const;
+  void decoder_nll(Workspace& ws, const float* x, std::int64_t M, const std::int32_t* targets, double* nll_out,
+                   const Team& team) const;
   void check_ids(const std::int32_t* ids, std::int64_t n, const char* what) const;
 
   ModelConfig cfg_;
@@ -147,20 +171,9 @@ class InferenceModel {
   InferLinear dec_;
   AlignedBuffer<float> dec_bias_;  // (V)
 
-  // workspace
   // rows per chunk of the int8 NLL path (measured on the small model, 1 thread: 8-16 rows ~30%
   // faster than a whole 350-row window, 32 and 64 in between)
   static constexpr std::int64_t kNllChunk = 16;
-  std::int64_t cap_rows_ = 0, cap_batch_ = 0;
-  int cap_threads_ = 0;
-  AlignedBuffer<float> xa_, xb_;   // (M, max(E, H)) layer inputs/outputs, alternating
-  AlignedBuffer<float> z_;         // (M, 4Hp) gate pre-activations
-  AlignedBuffer<float> logits_;    // (M, V)
-  AlignedBuffer<float> chunk_;     // (2, kNllChunk, V) double-buffered logits of the int8 NLL path
-  QAct qx_;                        // shared quantized input of a projection
-  std::vector<QAct> qh_;           // per thread: quantized h_{t-1}
-  std::vector<float> part_lo_, part_hi_;  // per thread partial ranges (per-tensor activations)
-  int bad_site_ = -1;  // written via std::atomic_ref inside parallel regions
 };
 
 }  // namespace wordlm
