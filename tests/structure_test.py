@@ -3,6 +3,7 @@
 1. every #include "folder/..." in src/ is the folder itself or one docs/architecture.md allows;
 2. no file under src/ is longer than 500 lines;
 3. no function in src/train/ or src/model/ is longer than 90 lines (the aim is about 80).
+4. the public headers in include/ include only the standard library and each other.
 Prints the longest functions it found, so the number is visible in the log."""
 import os
 import re
@@ -84,6 +85,14 @@ def main():
         n = text.count("\n")
         if n > MAX_FILE:
             errors.append(f"src/{rel}: {n} lines (at most {MAX_FILE})")
+    # the public headers stand alone: the standard library and each other only
+    inc_dir = os.path.join(os.path.dirname(SRC), "include")
+    for d, _, files in os.walk(inc_dir):
+        for f in files:
+            text = open(os.path.join(d, f), encoding="utf-8").read()
+            for inc in re.findall(r'#include "([^"]+)"', text):
+                if not inc.startswith("wordlm/"):
+                    errors.append(f"include/{os.path.relpath(os.path.join(d, f), inc_dir)}: includes internal header {inc}")
     longest = []
     for sub in ("train", "model"):
         for d, _, files in os.walk(os.path.join(SRC, sub)):
