@@ -9,7 +9,7 @@
 set -euo pipefail
 
 want_build=(build-essential cmake pkg-config git
-            libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev catch2
+            libcli11-dev libfmt-dev nlohmann-json3-dev catch2
             libopenblas-dev libopenblas0-pthread)
 want_test=(python3 clang libclang-rt-14-dev libbenchmark-dev)
 want_demo=(python3 python3-torch)

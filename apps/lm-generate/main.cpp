@@ -44,7 +44,7 @@ Prompt read_prompt(const Vocab& vocab, const std::string& prompt, const std::str
   }
   if (!prompt.empty()) {
     if (auto bad = encode_line(vocab, prompt, lowercase, p.enc)) fail("--prompt: column", *bad);
-    p.text += prompt + " ";
+    p.text += prompt;
   }
   return p;
 }
@@ -145,8 +145,10 @@ int main(int argc, char** argv) {
     GenerateOptions go{.tokens = words, .sampler = so, .stop_at_eos = stop_at_eos};
     std::int64_t n = 0;
     std::string piece;
+    bool space = !p.text.empty() && p.text.back() != '\n' && !no_display_prompt;  // a word goes before the next
     const GenerateStats st = generate(session, context, vocab.eos_id(), go, [&](std::int32_t id) {
-      piece = id == vocab.eos_id() ? "\n" : vocab.word(id) + " ";
+      piece = id == vocab.eos_id() ? "\n" : (space ? " " : "") + vocab.word(id);
+      space = id != vocab.eos_id();
       out.write(piece);
       ++n;
       if (log_interval > 0 && n % log_interval == 0) cli::progress(fmt::format("| Generated {}/{} words", n, words));

@@ -21,6 +21,7 @@
 
 using namespace wordlm;
 using json = nlohmann::json;
+using ordered = nlohmann::ordered_json;  // records keep the documented key order
 
 namespace {
 
@@ -62,7 +63,7 @@ class Writer {
       if (s_.tsv)
         put(fmt::format("{}\t0\tnan\tnan\t0\tskipped: {}\n", l.number, l.skipped));
       else
-        put(with_file(json{{"line", l.number}, {"skipped", l.skipped}}, l).dump() + "\n");
+        put(with_file(ordered{{"line", l.number}, {"skipped", l.skipped}}, l).dump() + "\n");
       return;
     }
     t.tokens += sc->tokens, t.logprob += sc->logprob, t.oov += l.oov;
@@ -73,8 +74,9 @@ class Writer {
       put(row + "\n");
       return;
     }
-    json j = {{"line", l.number}, {"tokens", sc->tokens}, {"logprob", sc->logprob}, {"oov", l.oov}};
-    j["ppl"] = sc->tokens > 0 ? json(ppl) : json(nullptr);
+    ordered j = {{"line", l.number}, {"tokens", sc->tokens}, {"logprob", sc->logprob}};
+    j["ppl"] = sc->tokens > 0 ? ordered(ppl) : ordered(nullptr);
+    j["oov"] = l.oov;
     if (s_.per_token) j["token_logprobs"] = sc->token_logprobs;
     put(with_file(std::move(j), l).dump() + "\n");
   }
@@ -83,7 +85,7 @@ class Writer {
   }
 
  private:
-  json with_file(json j, const Line& l) const {
+  ordered with_file(ordered j, const Line& l) const {
     if (s_.show_file) j["file"] = *l.file;
     return j;
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command-line behaviour of the tools on bad input: every case gets a clear message and the
 # documented exit code (README "Exit codes"), never a crash or a signal. Usage:
-#   cli_test.sh BIN_DIR SOURCE_DIR SECTION  (SECTION: usage | corpus | checkpoint | output | results | conventions)
+#   cli_test.sh BIN_DIR SOURCE_DIR SECTION  (SECTION: usage | corpus | checkpoint | output | results | conventions | generate | score)
 set -uo pipefail
 BIN=$1
 SRC=$2
@@ -164,7 +164,7 @@ conventions)
   # the earlier report spellings still work (hidden aliases)
   json_ok() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict) and d" "$1" \
     || { echo "FAIL: $1 is not a JSON report"; fails=$((fails + 1)); }; }
-  for tool in lm-train lm-quantize lm-eval lm-bench lm-corpus; do
+  for tool in lm-train lm-quantize lm-eval lm-bench lm-corpus lm-generate lm-score; do
     expect 0 "" -- "$BIN/$tool" --version
     for want in "$tool (wordlm)" "git revision" "build type" "compiler" "kernel ISA"; do
       grep -q "$want" "$T/out" || { echo "FAIL: $tool --version lacks '$want'"; fails=$((fails + 1)); }
@@ -192,6 +192,107 @@ conventions)
   json_ok "$T/r-corpus-o.json"
   expect 0 "" -- "$BIN/lm-bench" -q -v -m "$T/m.safetensors" -r 1 -t 1,2 -o csv
   [ "$(wc -l <"$T/out")" = 3 ] || { echo "FAIL: lm-bench -t 1,2 gives two rows"; fails=$((fails + 1)); }
+  ;;
+generate)
+  "$BIN/lm-quantize" -q -m "$T/m.safetensors" -o "$T/m8.safetensors" --report /dev/null
+  for bad in "--temperature 0" "--temperature -1" "--top-p 0" "--top-p 1.5" "--top-k -2" "--words -1" "-t 0"; do
+    # shellcheck disable=SC2086
+    expect 64 "" -- "$BIN/lm-generate" -m "$T/m.safetensors" $bad
+  done
+  expect 66 "cannot open"     -- "$BIN/lm-generate" -m "$T/missing.safetensors"
+  expect 64 "stdout carries"  -- "$BIN/lm-generate" -m "$T/m.safetensors" --report -
+  printf 'w1 \xff w2\n' >"$T/badprompt.txt"
+  expect 65 "invalid UTF-8"   -- "$BIN/lm-generate" -m "$T/m.safetensors" -f "$T/badprompt.txt"
+  # no seed: one is drawn and printed so the run can be repeated
+  expect 0 "seed: "           -- "$BIN/lm-generate" -m "$T/m.safetensors" -n 5
+  seed=$(grep -o 'seed: [0-9]*' "$T/err" | cut -d' ' -f2)
+  cp "$T/out" "$T/g-noseed"
+  expect 0 ""                 -- "$BIN/lm-generate" -m "$T/m.safetensors" -n 5 --seed "$seed"
+  cmp -s "$T/out" "$T/g-noseed" || { echo "FAIL: --seed of the printed seed does not repeat the text"; fails=$((fails + 1)); }
+  # the same seed: byte-identical text for every thread count, fp32 and int8; the words are the model's
+  for m in m m8; do
+    expect 0 "eval time"      -- "$BIN/lm-generate" -m "$T/$m.safetensors" -p "w3 w4 nosuchword" -n 200 --seed 5 --top-k 20 -t 1
+    grep -q "1 word(s) of the prompt" "$T/err" || { echo "FAIL: unknown prompt word not reported"; fails=$((fails + 1)); }
+    cp "$T/out" "$T/g1"
+    expect 0 ""               -- "$BIN/lm-generate" -m "$T/$m.safetensors" -p "w3 w4 nosuchword" -n 200 --seed 5 --top-k 20 -t 2
+    cmp -s "$T/out" "$T/g1" || { echo "FAIL: $m: -t 1 and -t 2 generate different text"; fails=$((fails + 1)); }
+    head -c 18 "$T/g1" | grep -q "^w3 w4 nosuchword" || { echo "FAIL: the prompt is not echoed"; fails=$((fails + 1)); }
+    python3 - "$T/g1" "$T/syn/train.txt" <<'PY' || { echo "FAIL: $m: generated text"; fails=$((fails + 1)); }
+import sys
+words = open(sys.argv[1]).read().split()[3:]
+vocab = set(open(sys.argv[2]).read().split())
+assert len(words) >= 150, len(words)            # 200 tokens, some of them <eos> (newlines)
+assert all(w in vocab or w == "<unk>" for w in words)
+assert "<eos>" not in words
+PY
+  done
+  expect 0 ""                 -- "$BIN/lm-generate" -m "$T/m.safetensors" -n 50 --seed 1 --greedy --no-display-prompt -p w3 --outf "$T/g.txt" --report "$T/g.json"
+  [ -s "$T/g.txt" ] && [ ! -s "$T/out" ] || { echo "FAIL: --outf"; fails=$((fails + 1)); }
+  python3 -c "
+import json,sys; d=json.load(open('$T/g.json'))
+assert d['settings']['seed'] == 1 and d['settings']['greedy'] and d['generated_tokens'] == 50, d
+assert d['timing']['ms_per_token'] > 0 and d['prompt']['tokens'] == 2" || { echo "FAIL: lm-generate report"; fails=$((fails + 1)); }
+  expect 0 ""                 -- "$BIN/lm-generate" -m "$T/m.safetensors" -n 500 --seed 2 --stop-at-eos --report "$T/ge.json"
+  [ "$(wc -l <"$T/out")" -le 1 ] && grep -q '"eos"' "$T/ge.json" || { echo "FAIL: --stop-at-eos"; fails=$((fails + 1)); }
+  ;;
+score)
+  "$BIN/lm-quantize" -q -m "$T/m.safetensors" -o "$T/m8.safetensors" --report /dev/null
+  head -300 "$T/syn/test.txt" >"$T/s.txt"
+  expect 64 "--format"        -- "$BIN/lm-score" -m "$T/m.safetensors" --format xml "$T/s.txt"
+  expect 66 "cannot open"     -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/missing.txt"
+  expect 64 ""                -- "$BIN/lm-score" -m "$T/m.safetensors" --batch-size 0 "$T/s.txt"
+  expect 64 "no-eos"          -- "$BIN/lm-score" -m "$T/m.safetensors" --carry-state --no-eos "$T/s.txt"
+  # one record per line, in input order; an empty line scores <eos> alone
+  printf 'w1 w2 w3\n\nw4 nosuchword\n' >"$T/three.txt"
+  expect 0 "3 lines"          -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/three.txt"
+  python3 -c "
+import json; r=[json.loads(l) for l in open('$T/out')]
+assert [x['line'] for x in r] == [1,2,3] and [x['tokens'] for x in r] == [4,1,3] and r[2]['oov'] == 1, r
+assert list(r[0]) == ['line','tokens','logprob','ppl','oov'] and all(x['logprob'] < 0 for x in r)" \
+    || { echo "FAIL: records"; fails=$((fails + 1)); }
+  expect 0 ""                 -- "$BIN/lm-score" -m "$T/m.safetensors" --no-eos --format tsv "$T/three.txt"
+  [ "$(sed -n 3p "$T/out" | cut -f2,3)" = "$(printf '0\t0')" ] && head -1 "$T/out" | grep -q "^line" \
+    || { echo "FAIL: tsv / --no-eos"; fails=$((fails + 1)); }
+  # the same records for any thread count and batch size (int8: bit-identical), in input order
+  for m in m m8; do
+    expect 0 ""               -- "$BIN/lm-score" -m "$T/$m.safetensors" -t 1 --batch-size 64 "$T/s.txt"
+    cp "$T/out" "$T/s1"
+    expect 0 ""               -- "$BIN/lm-score" -m "$T/$m.safetensors" -t 2 --batch-size 5 --window 4 "$T/s.txt"
+    if [ "$m" = m8 ]; then
+      cmp -s "$T/out" "$T/s1" || { echo "FAIL: int8 scores depend on threads/batch"; fails=$((fails + 1)); }
+    else
+      python3 -c "
+import json; a=[json.loads(l) for l in open('$T/s1')]; b=[json.loads(l) for l in open('$T/out')]
+n = len(open('$T/s.txt').readlines()); assert n > 50 and len(a) == n and [x['line'] for x in b] == list(range(1, n + 1))
+assert all(abs(x['logprob'] - y['logprob']) <= 1e-5 * abs(x['logprob']) for x, y in zip(a, b))" \
+        || { echo "FAIL: fp32 scores depend on threads/batch"; fails=$((fails + 1)); }
+    fi
+  done
+  # --carry-state totals lm-eval --file with batch size 1
+  expect 0 ""                 -- "$BIN/lm-score" -m "$T/m.safetensors" --carry-state --report "$T/sc.json" "$T/s.txt"
+  "$BIN/lm-eval" -q -m "$T/m.safetensors" --file "$T/s.txt" --batch-size 1 --report "$T/ev.json"
+  python3 -c "
+import json; s=json.load(open('$T/sc.json')); e=json.load(open('$T/ev.json'))['result']
+assert s['tokens'] == e['tokens'], (s['tokens'], e['tokens'])
+assert abs(-s['logprob'] - e['nll_mean'] * e['tokens']) <= 1e-6 * abs(s['logprob']), (s['logprob'], e)
+r=[json.loads(l) for l in open('$T/out')]; assert sum(x['tokens'] for x in r) == s['tokens'] and len(r) == len(open('$T/s.txt').readlines())" \
+    || { echo "FAIL: --carry-state vs lm-eval --file"; fails=$((fails + 1)); }
+  # invalid text: exit 65 naming the line, every earlier record written; --skip-invalid goes on
+  printf 'w1 w2\nw3\nw4 \xff\nw5\n' >"$T/bad.txt"
+  expect 65 "bad.txt:3:4: invalid UTF-8" -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/bad.txt"
+  [ "$(wc -l <"$T/out")" = 2 ] || { echo "FAIL: records before the bad line were lost"; fails=$((fails + 1)); }
+  expect 65 "bad.txt:3:4: invalid UTF-8" -- "$BIN/lm-score" -m "$T/m.safetensors" --carry-state "$T/bad.txt"
+  [ "$(wc -l <"$T/out")" = 2 ] || { echo "FAIL: --carry-state lost records before the bad line"; fails=$((fails + 1)); }
+  printf 'w1\nw2\0w3\n' >"$T/nul.txt"
+  expect 65 "NUL byte"        -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/nul.txt"
+  expect 0 ""                 -- "$BIN/lm-score" -m "$T/m.safetensors" --skip-invalid "$T/bad.txt" "$T/nul.txt"
+  python3 -c "
+import json; r=[json.loads(l) for l in open('$T/out')]
+assert len(r) == 6 and 'skipped' in r[2] and 'skipped' in r[5] and r[4]['file'].endswith('nul.txt'), r" \
+    || { echo "FAIL: --skip-invalid"; fails=$((fails + 1)); }
+  # standard input, and -o
+  expect 0 ""                 -- bash -c "cat \"$T/three.txt\" | \"$BIN/lm-score\" -q -m \"$T/m.safetensors\" -o \"$T/o.jsonl\" -"
+  [ "$(wc -l <"$T/o.jsonl")" = 3 ] || { echo "FAIL: stdin / -o"; fails=$((fails + 1)); }
   ;;
 *) echo "unknown section $SECTION"; exit 2 ;;
 esac
