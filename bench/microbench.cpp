@@ -15,6 +15,7 @@
 #include "kernels/kernels.hpp"
 #include "model/infer.hpp"
 #include "lmbench/bench.hpp"
+#include "session/sampler.hpp"
 
 using namespace wordlm;
 using namespace wordlm::kernels;
@@ -101,6 +102,17 @@ std::string seed_file() {
   return path;
 }
 
+// One draw of the sampler over a V-token distribution shaped like a trained LM's (log-normal-ish
+// logits): args V, top-k (0: off), top-p in percent (100: off).
+void BM_sampler(benchmark::State& st) {
+  const std::int64_t V = st.range(0);
+  Rng rng(3);
+  std::vector<float> z(static_cast<std::size_t>(V));
+  for (auto& v : z) v = 3.0f * (rng.uniform() + rng.uniform() + rng.uniform() - 1.5f);
+  Sampler s({.top_k = st.range(1), .top_p = double(st.range(2)) / 100.0, .seed = 1});
+  for (auto _ : st) benchmark::DoNotOptimize(s.sample(z.data(), V));
+}
+
 void BM_checkpoint_write(benchmark::State& st) {
   const Checkpoint ck = load_checkpoint(seed_file());
   const std::string out = seed_file() + ".out";
@@ -142,4 +154,5 @@ BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 
 BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512});
 BENCHMARK(BM_quantize_row)->Arg(200)->Arg(512);
 BENCHMARK(BM_lstm_cell)->Arg(512);
+BENCHMARK(BM_sampler)->Args({10000, 0, 100})->Args({10000, 40, 100})->Args({10000, 40, 90})->Args({10000, 0, 90});
 BENCHMARK_MAIN();

@@ -2,6 +2,7 @@
 #include "session/sampler.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 
@@ -38,70 +39,83 @@ Sampler::Sampler(const SamplerOptions& o) : o_(o), rng_(o.seed) { check_sampler_
 // lose against it with one comparison.
 void Sampler::top_k(const float* logits, std::int64_t V) {
   const auto k = static_cast<std::size_t>(o_.top_k);
-  const float inv_t = static_cast<float>(1.0 / o_.temperature);
   auto worse_on_top = [](const Cand& a, const Cand& b) { return before(a, b); };
   cand_.clear();
-  for (std::int64_t i = 0; i < V; ++i) {
+  std::int64_t i = 0;
+  for (; i < V && cand_.size() < k; ++i)  // the heap holds raw logits (same order as logits / T)
+    if (!std::isnan(logits[i])) cand_.push_back({logits[i], static_cast<std::int32_t>(i)});
+  std::make_heap(cand_.begin(), cand_.end(), worse_on_top);
+  float worst = cand_.empty() ? INFINITY : cand_.front().z;
+  for (; i < V; ++i) {
     const float z = logits[i];
-    if (std::isnan(z)) continue;
-    const Cand c{z * inv_t, static_cast<std::int32_t>(i)};
-    if (cand_.size() < k) {
-      cand_.push_back(c);
-      std::push_heap(cand_.begin(), cand_.end(), worse_on_top);
-    } else if (before(c, cand_.front())) {
-      std::pop_heap(cand_.begin(), cand_.end(), worse_on_top);
-      cand_.back() = c;
-      std::push_heap(cand_.begin(), cand_.end(), worse_on_top);
-    }
+    if (!(z > worst)) continue;  // most tokens: one comparison (an equal logit loses: its id is higher); NaN too
+    std::pop_heap(cand_.begin(), cand_.end(), worse_on_top);
+    cand_.back() = {z, static_cast<std::int32_t>(i)};
+    std::push_heap(cand_.begin(), cand_.end(), worse_on_top);
+    worst = cand_.front().z;
   }
   std::sort(cand_.begin(), cand_.end(), [](const Cand& a, const Cand& b) { return before(a, b); });
+  const float inv_t = static_cast<float>(1.0 / o_.temperature);
+  for (Cand& c : cand_) c.z *= inv_t;
 }
 
 // Every token; the exponentials by the vector kernel (the whole vocabulary is the costly case).
+// A NaN logit makes the sum NaN, which sample() refuses.
 void Sampler::all(const float* logits, std::int64_t V) {
   const float inv_t = static_cast<float>(1.0 / o_.temperature);
   buf_.resize(static_cast<std::size_t>(V));
-  float mx = -INFINITY;
-  for (std::int64_t i = 0; i < V; ++i) {
-    const float z = logits[i] * inv_t;
-    buf_[static_cast<std::size_t>(i)] = z;
-    if (z > mx) mx = z;  // NaN never wins
-  }
+  float* z = buf_.data();
+  for (std::int64_t i = 0; i < V; ++i) z[i] = logits[i] * inv_t;
+  const auto& k = kernels::active();
+  const float mx = k.max(z, V);
   if (!std::isfinite(mx)) throw_data("no finite logit to sample from: the model's weights are broken");
-  for (float& z : buf_) z = std::isnan(z) ? -INFINITY : z - mx;
-  kernels::active().exp(buf_.data(), buf_.data(), V);
+  k.exp_scale_store(z, V, mx, 1.0f);
   cand_.resize(static_cast<std::size_t>(V));
-  for (std::int64_t i = 0; i < V; ++i) cand_[static_cast<std::size_t>(i)] = {buf_[static_cast<std::size_t>(i)], static_cast<std::int32_t>(i)};
+  for (std::int64_t i = 0; i < V; ++i) cand_[static_cast<std::size_t>(i)] = {z[i], static_cast<std::int32_t>(i)};
 }
 
 // Keeps the smallest "before"-prefix whose probability mass reaches top_p (z already holds the
-// unnormalized probabilities). Quickselect on the mass: partition around a middle element; if the
-// part before it (with it) already reaches the remaining mass, continue inside it, else keep it and
-// continue after it. Expected linear time; the kept prefix ends sorted.
+// unnormalized probabilities, all >= 0). Radix select on the float bits (for non-negative floats
+// the bit pattern orders like the value): a 256-bucket histogram of the mass by the top 9 bits
+// (sign + exponent) finds the bucket where the mass from the top reaches p; everything above it
+// is kept; the boundary bucket is refined by the next 8 and 8 bits, and what is left is sorted
+// (ties by id). Linear, branch-light passes: nth_element on 10k candidates cost ~200 us a
+// token (mispredicted branches), this ~15 us (BM_sampler).
 void Sampler::nucleus() {
-  double total = 0;
-  for (const Cand& c : cand_) total += c.z;
+  double t4[4] = {0, 0, 0, 0};
+  const std::size_t n4 = cand_.size() / 4 * 4;
+  for (std::size_t i = 0; i < n4; i += 4)
+    for (int l = 0; l < 4; ++l) t4[l] += cand_[i + static_cast<std::size_t>(l)].z;
+  for (std::size_t i = n4; i < cand_.size(); ++i) t4[0] += cand_[i].z;
+  const double total = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+  if (!(total > 0) || !std::isfinite(total)) throw_data("the next-token distribution is not finite: the model is broken");
   double need = o_.top_p * total;
-  auto lo = cand_.begin(), hi = cand_.end();
-  auto cmp = [](const Cand& a, const Cand& b) { return before(a, b); };
-  while (hi - lo > 16) {
-    auto mid = lo + (hi - lo) / 2;
-    std::nth_element(lo, mid, hi, cmp);
-    double s = 0;
-    for (auto it = lo; it <= mid; ++it) s += it->z;
-    if (s >= need) {
-      hi = mid + 1;
-    } else {
-      need -= s;
-      lo = mid + 1;
+  std::vector<Cand>& kept = kept_;
+  std::vector<Cand>& rest = rest_;
+  kept.clear();
+  rest.assign(cand_.begin(), cand_.end());
+  double mass[256];
+  for (int shift : {23, 15, 7}) {
+    if (rest.size() <= 64) break;
+    std::fill(std::begin(mass), std::end(mass), 0.0);
+    auto bucket = [shift](const Cand& c) { return (std::bit_cast<std::uint32_t>(c.z) >> shift) & 0xFFu; };
+    for (const Cand& c : rest) mass[bucket(c)] += c.z;
+    unsigned b = 255;
+    double acc = 0;
+    while (b > 0 && acc + mass[b] < need) acc += mass[b--];
+    need -= acc;
+    std::size_t n = 0;
+    for (const Cand& c : rest) {
+      const unsigned cb = bucket(c);
+      if (cb > b) kept.push_back(c);
+      else if (cb == b) rest[n++] = c;
     }
+    rest.resize(n);
   }
-  std::sort(lo, hi, cmp);
-  auto end = lo;
-  while (end < hi && need > 0) need -= (end++)->z;
-  if (end == cand_.begin()) ++end;  // always keep at least one token
-  cand_.erase(end, cand_.end());
-  std::sort(cand_.begin(), cand_.end(), cmp);
+  std::sort(rest.begin(), rest.end(), [](const Cand& a, const Cand& b) { return before(a, b); });
+  auto it = rest.begin();
+  while (it != rest.end() && (need > 0 || kept.empty())) need -= it->z, kept.push_back(*it++);
+  cand_.swap(kept);
 }
 
 std::vector<std::int32_t> Sampler::last_candidates() const {
@@ -123,13 +137,63 @@ std::int32_t Sampler::draw() {
   return cand_.back().id;
 }
 
+// Plain temperature sampling over the whole vocabulary, the common case, without storing the
+// distribution: the max, then for each 256-token block the sum of its exponentials (the exp_sum
+// kernel, vectorized, summing in registers); the draw finds its block from the block sums and
+// only that block's 256 exponentials are computed. At T = 1 the logits are read in place.
+// (A first version stored all V exponentials and summed them in one running double: ~25 us a
+// token for V = 10k, a quarter of a decode step of the small model; this one: see
+// docs/benchmarks.md, BM_sampler.)
+std::int32_t Sampler::sample_all(const float* logits, std::int64_t V) {
+  constexpr std::int64_t kBlock = 256;
+  const float inv_t = static_cast<float>(1.0 / o_.temperature);
+  const float* p = logits;
+  if (inv_t != 1.0f) {
+    buf_.resize(static_cast<std::size_t>(V));
+    for (std::int64_t i = 0; i < V; ++i) buf_[static_cast<std::size_t>(i)] = logits[i] * inv_t;
+    p = buf_.data();
+  }
+  const auto& k = kernels::active();
+  const float mx = k.max(p, V);
+  if (!std::isfinite(mx)) throw_data("no finite logit to sample from: the model's weights are broken");
+  const std::int64_t nb = (V + kBlock - 1) / kBlock;
+  block_.resize(static_cast<std::size_t>(nb));
+  double total = 0;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::int64_t i0 = b * kBlock, n = std::min(V - i0, kBlock);
+    total += block_[static_cast<std::size_t>(b)] = k.exp_sum(p + i0, n, mx);
+  }
+  if (!(total > 0) || !std::isfinite(total)) throw_data("the next-token distribution is not finite: the model is broken");
+  const double u = rng_.uniform_double() * total;
+  double acc = 0;
+  std::int64_t b = 0;
+  while (b + 1 < nb && acc + block_[static_cast<std::size_t>(b)] <= u) acc += block_[static_cast<std::size_t>(b++)];
+  const std::int64_t i0 = b * kBlock, n = std::min(V - i0, kBlock);
+  float e[kBlock];
+  std::copy(p + i0, p + i0 + n, e);
+  k.exp_scale_store(e, n, mx, 1.0f);
+  std::int64_t last = -1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (e[i] > 0) last = i;
+    acc += e[i];
+    if (u < acc) return static_cast<std::int32_t>(i0 + i);
+  }
+  // the block's own sum rounded a little differently from its exp_sum: u fell just past it
+  return static_cast<std::int32_t>(last >= 0 ? i0 + last : argmax(p, V));
+}
+
 std::int32_t Sampler::sample(const float* logits, std::int64_t V) {
   if (o_.greedy) {
     const std::int64_t i = argmax(logits, V);
     if (i < 0) throw_data("every logit is NaN: the model's weights are broken");
     return static_cast<std::int32_t>(i);
   }
-  if (o_.top_k > 0 && o_.top_k < V) {
+  const bool use_k = o_.top_k > 0 && o_.top_k < V;
+  if (!use_k && o_.top_p >= 1) {
+    cand_.clear();
+    return sample_all(logits, V);
+  }
+  if (use_k) {
     top_k(logits, V);
     if (cand_.empty() || !std::isfinite(cand_[0].z))
       throw_data("no finite logit to sample from: the model's weights are broken");

@@ -35,7 +35,7 @@ class Sampler {
   // every logit is NaN or -Inf.
   std::int32_t sample(const float* logits, std::int64_t V);
   const SamplerOptions& options() const noexcept { return o_; }
-  // The ids the last sample() drew from, as a set (greedy: empty). For tests and tools.
+  // The ids the last sample() drew from with top-k or top-p, as a set (else empty). For tests.
   std::vector<std::int32_t> last_candidates() const;
 
  private:
@@ -46,12 +46,15 @@ class Sampler {
   void top_k(const float* logits, std::int64_t V);
   void all(const float* logits, std::int64_t V);
   void nucleus();
+  std::int32_t sample_all(const float* logits, std::int64_t V);
   std::int32_t draw();
 
   SamplerOptions o_;
   Rng rng_;
   std::vector<Cand> cand_;  // (n) the candidates kept
+  std::vector<Cand> kept_, rest_;  // nucleus(): kept so far, the boundary bucket
   std::vector<float> buf_;  // (V) scaled logits, then exp
+  std::vector<double> block_;  // (V / 256) sums of exp(z - max) per block of 256 tokens
 };
 
 // The index of the largest value, the lowest among equal maxima; NaN never wins.

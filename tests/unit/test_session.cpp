@@ -148,6 +148,19 @@ TEST_CASE("sampling follows the softmax of logits / temperature", "[session]") {
   }
 }
 
+TEST_CASE("whole-vocabulary sampling finds tokens in every 256-token block with their probabilities", "[session]") {
+  std::vector<float> z(600, -1e30f);
+  z[10] = std::log(0.5f), z[300] = std::log(0.3f), z[599] = std::log(0.2f);
+  Sampler s({.seed = 5});
+  std::vector<int> n(600);
+  const int N = 20000;
+  for (int i = 0; i < N; ++i) ++n[static_cast<std::size_t>(s.sample(z.data(), 600))];
+  CHECK(n[10] + n[300] + n[599] == N);
+  CHECK(double(n[10]) / N == Approx(0.5).margin(0.015));
+  CHECK(double(n[300]) / N == Approx(0.3).margin(0.015));
+  CHECK(double(n[599]) / N == Approx(0.2).margin(0.015));
+}
+
 TEST_CASE("a seed reproduces the draws and another seed changes them", "[session]") {
   Rng rng(8);
   std::vector<float> z(kV);
