@@ -70,6 +70,13 @@ say "evaluating on test: fp32, and each int8 model against it"
 "$bin/lm-eval" -m runs/demo/small.int8emb.safetensors --compare runs/demo/small.safetensors --data "$corpus" \
   -t "$threads" --report reports/eval_int8emb.json
 
+say "using the int8 model: generating text, scoring the test sentences"
+"$bin/lm-generate" -m runs/demo/small.int8.safetensors -p "the" -n 40 --top-k 40 --seed 1 -t 1 \
+  --outf reports/generated.txt --report reports/generate.json
+"$bin/lm-score" -m runs/demo/small.int8.safetensors -t "$threads" "$corpus/test.txt" -o reports/scores.jsonl \
+  --report reports/score.json
+"$bin/lm-eval" -m runs/demo/small.int8.safetensors --file "$corpus/test.txt" -t "$threads" --report reports/eval_file_int8.json
+
 say "benchmarking fp32 and int8 (1 thread)"
 models=(-m runs/demo/small.safetensors -m runs/demo/small.int8.safetensors -m runs/demo/small.int8emb.safetensors)
 "$bin/lm-bench" "${models[@]}" --tests forward,decode,eval,load -b 1 -s 10 -t 1 -r 7 --data "$corpus" \

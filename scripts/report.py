@@ -8,6 +8,7 @@ group. Standard library only.
 Inputs looked up in --dir (missing ones are skipped, and the summary says so):
   train.json quant_int8.json quant_int8emb.json eval_fp32.json eval_int8.json eval_int8emb.json
   bench_wordlm.json bench_batch.json bench_seq.json bench_pytorch*.json
+  generate.json generated.txt score.json eval_file_int8.json (lm-generate, lm-score and lm-eval --file)
 """
 import argparse
 import glob
@@ -139,6 +140,25 @@ def size_plot(quants, out):
     return True
 
 
+def use_lines(d):
+    """The summary's lines on using the model: a generated text and the scoring throughput."""
+    out = []
+    gen, sc, ev = load(d, "generate.json"), load(d, "score.json"), load(d, "eval_file_int8.json")
+    txt = os.path.join(d, "generated.txt")
+    if gen and os.path.exists(txt):
+        words = " ".join(open(txt, encoding="utf-8").read().split())
+        t = gen["timing"]
+        out += ["", f"Generated (lm-generate, int8, -p \"the\", top-k 40, seed {gen['settings']['seed']}): \"{words}\" "
+                    f"({t['ms_per_token']:.3f} ms per word, 1 thread)."]
+    if sc:
+        s = (f"Scoring (lm-score, int8, {sc['run']['threads']} threads): {sc['lines']:,} test sentences, "
+             f"{sc['tokens']:,} tokens at {sc['tokens_per_sec']:,.0f} tokens/s")
+        if ev:
+            s += f" (lm-eval on the same text: {ev['tokens_per_sec']:,.0f} tokens/s, {sc['tokens_per_sec'] / ev['tokens_per_sec']:.2f}x)"
+        out += ["", s + "."]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="reports")
@@ -245,6 +265,7 @@ def main():
         cmp8 = e8["comparison"]
         lines += ["", f"int8 vs fp32 on test: mean KL divergence {cmp8['kld']['mean']:.5f} nats "
                       f"(p99 {cmp8['kld']['p99']:.5f}), same top-1 word {100 * cmp8['top1_agreement']:.2f}% of tokens."]
+    lines += use_lines(d)
     if have_pt:
         lines += ["", "Ratios in parentheses: wordlm's int8 columns against wordlm fp32; PyTorch's columns against wordlm's "
                       "model of the same kind (fp32, int8). PyTorch: Debian python3-torch with OpenBLAS, "

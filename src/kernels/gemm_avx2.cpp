@@ -93,6 +93,88 @@ void avx2_gemm(const GemmArgs& a) {
   }
 }
 
+// ---------------------------------------------------------------- 4-bit grouped GEMM
+// One row group (32 output rows) for MR activation rows: per K group, the int8 core on unpacked
+// nibbles (two k-quads per 32-byte load), then the group's float step of the epilogue. F32: out
+// holds v (before * sa); else the int32 accumulators are stored per group.
+template <int MR, bool F32>
+inline void group4_kernel(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg, float (&v)[MR][4][8]) {
+  const PackedI4& w = *ar.w;
+  const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+  const std::uint8_t* wg = w.data.data() + rg * kGroupRows * w.K / 2;
+  const std::int64_t r0 = rg * kGroupRows, octets = w.G / 8;
+  static_for<MR>([&](auto m) { static_for<4>([&](auto s) { _mm256_store_ps(v[m][s], _mm256_setzero_ps()); }); });
+  for (std::int64_t g = 0; g < w.nG; ++g) {
+    __m256i acc[MR][4];
+    static_for<MR>([&](auto m) { static_for<4>([&](auto s) { acc[m][s] = _mm256_setzero_si256(); }); });
+    for (std::int64_t o = g * octets; o < (g + 1) * octets; ++o) {
+      __m256i alo[MR], ahi[MR];
+      static_for<MR>([&](auto m) {
+        std::int32_t lo4, hi4;
+        std::memcpy(&lo4, ar.qa + (m0 + m) * ar.lda + 8 * o, 4);
+        std::memcpy(&hi4, ar.qa + (m0 + m) * ar.lda + 8 * o + 4, 4);
+        alo[m] = _mm256_set1_epi32(lo4);
+        ahi[m] = _mm256_set1_epi32(hi4);
+      });
+      const __m256i* wo = reinterpret_cast<const __m256i*>(wg + o * 128);
+      static_for<4>([&](auto s) {
+        const __m256i raw = _mm256_load_si256(wo + s);
+        const __m256i wlo = _mm256_sub_epi8(_mm256_and_si256(raw, low), eight);
+        const __m256i whi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low), eight);
+        static_for<MR>([&](auto m) {
+          const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo[m], wlo), ones),
+                                             _mm256_madd_epi16(_mm256_maddubs_epi16(ahi[m], whi), ones));
+          acc[m][s] = _mm256_add_epi32(acc[m][s], p);
+        });
+      });
+    }
+    static_for<MR>([&](auto m) {
+      if constexpr (F32) {
+        const __m256i zp = _mm256_set1_epi32(ar.zpa[m0 + m]);
+        static_for<4>([&](auto s) {
+          const std::size_t i = static_cast<std::size_t>(g * w.Np + r0 + 8 * s);
+          const __m256i colsum = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.colsum.data() + i));
+          const __m256 c = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[m][s], _mm256_mullo_epi32(zp, colsum)));
+          _mm256_store_ps(v[m][s], _mm256_add_ps(_mm256_load_ps(v[m][s]), _mm256_mul_ps(c, _mm256_load_ps(w.scale.data() + i))));
+        });
+      } else {
+        static_for<4>([&](auto s) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar.acc + ((m0 + m) * w.nG + g) * ar.ldacc + r0 + 8 * s), acc[m][s]);
+        });
+      }
+    });
+  }
+}
+
+template <int MR, bool F32>
+inline void gemm4_rows(const Gemm4Args& a, std::int64_t m0, std::int64_t rg) {
+  alignas(32) float v[MR][4][8];
+  group4_kernel<MR, F32>(a, m0, rg, v);
+  if constexpr (F32) {
+    for (int m = 0; m < MR; ++m) {
+      const std::int64_t mm = m0 + m;
+      const __m256 sa = _mm256_set1_ps(a.sa[mm]);
+      for (int s = 0; s < 4; ++s) {
+        const std::int64_t r = rg * kGroupRows + 8 * s;
+        if (r >= a.y_cols) break;
+        finish8(_mm256_mul_ps(_mm256_load_ps(v[m][s]), sa), a.addend ? a.addend + mm * a.ld_add : nullptr, a.bias,
+                a.y + mm * a.ldy, r, a.y_cols);
+      }
+    }
+  }
+}
+
+template <bool F32>
+void avx2_gemm4(const Gemm4Args& a) {
+  const std::int64_t g1 = std::min(a.g1, a.w->groups());
+  for (std::int64_t rg = a.g0; rg < g1; ++rg) {
+    if (F32 && rg * kGroupRows >= a.y_cols) break;
+    std::int64_t m = 0;
+    for (; m + 2 <= a.M; m += 2) gemm4_rows<2, F32>(a, m, rg);
+    if (m < a.M) gemm4_rows<1, F32>(a, m, rg);
+  }
+}
+
 // ---------------------------------------------------------------- fp32 small-M GEMM
 // MR activation rows x NP panels of 16 weight rows, one FMA chain per output over k ascending.
 // x rows are read either in place (xs = 1: x[i][k] at xr[i] + k) or from a packed panel of 6
@@ -188,7 +270,7 @@ void avx2_sgemm_packed(const GemmF32Args& a) {
 const Table kAvx2Table = {
     Isa::Avx2,     avx2_gemm<false>, avx2_gemm<true>,   avx2_sgemm_packed,     avx2::minmax,   avx2::quantize_u7,
     avx2::exp,     avx2::tanh,       avx2::sigmoid,     avx2::max,             avx2::max_sumexp, avx2::exp_sum,
-    avx2::exp_scale_store, avx2::lstm_fwd, avx2::lstm_bwd,
+    avx2::exp_scale_store, avx2::lstm_fwd, avx2::lstm_bwd, avx2_gemm4<false>, avx2_gemm4<true>,
 };
 
 }  // namespace

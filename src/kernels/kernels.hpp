@@ -26,6 +26,20 @@
 //   An optional source-row map lets a caller permute rows at pack time (the LSTM interleaves
 //   the i, f, g, o rows of each block of 8 units so one row group computes 8 whole units).
 //
+// ---- 4-bit GEMM, grouped along K (gemm4_*):
+//   acc_g[m][r] = sum_{k in group g} qa[m][k] * w[r][k] in int32 exactly (groups of G consecutive
+//   k, G a multiple of 8 dividing K); then, in this order, one float per output:
+//     v = 0; for g = 0..nG-1: v = v + float(acc_g - zp[m] * colsum_g[r]) * sw_g[r];
+//     y = v * sa[m] (+ addend) (+ bias)
+//   w: codes in [-8, 7] (the quantizer writes [-7, 7]); the 7-bit activation argument above holds
+//   a fortiori (a pair is at most 2*127*8). qa as for int8, with lda >= K.
+// ---- PackedI4 layout: rows padded to Np = 32 * ceil(N / 32); row group g holds 32 * K / 2 bytes;
+//   inside it, k-octet o (k = 8o..8o+7) is 128 bytes: for sub-panel s = 0..3 and column c = 0..7
+//   (row r = 32g + 8s + c), byte o*128 + s*32 + c*4 + j (j = 0..3) holds w[r][8o + j] + 8 in its
+//   low nibble and w[r][8o + 4 + j] + 8 in its high nibble. Masking, shifting and subtracting 8
+//   turns one 32-byte load into two operands laid out exactly as PackedI8's k-quads, so the AVX2
+//   core (vpmaddubsw + vpmaddwd) is the int8 one. colsum and scale are [nG][Np], group-major.
+//
 // ---- fp32 GEMM for small M (batch-1 decode, recurrent steps): y = x W^T (+ addend) (+ bias)
 //   with W packed once at load (PackedF32): rows padded to Np = 32 * ceil(N / 32); panel p holds
 //   rows 16p..16p+15 as K steps of 16 consecutive floats. acc[m][r] is one fused multiply-add
@@ -69,6 +83,20 @@ void pack_i8(const std::int8_t* w, const float* scale, bool per_tensor, std::int
 // Recovers w[r][k] from the packed layout (tests).
 std::int8_t packed_at(const PackedI8& p, std::int64_t r, std::int64_t k) noexcept;
 
+struct PackedI4 {
+  std::int64_t N = 0, K = 0, Np = 0;
+  std::int64_t G = 0, nG = 0;           // group size along K, groups per row (K / G)
+  AlignedBuffer<std::uint8_t> data;     // Np * K / 2 bytes, layout above
+  AlignedBuffer<std::int32_t> colsum;   // [nG][Np] sum of the codes of each row's group
+  AlignedBuffer<float> scale;           // [nG][Np] weight scale per row and group (padding rows 1)
+  std::int64_t groups() const noexcept { return Np / kGroupRows; }
+};
+// codes: [N, K] int8 in [-8, 7]; scale: [N, K / G]. src_row as for pack_i8. Throws Usage unless
+// G is a positive multiple of 8 that divides K.
+void pack_i4(const std::int8_t* codes, const float* scale, std::int64_t N, std::int64_t K, std::int64_t G, PackedI4& out,
+             const std::vector<std::int64_t>* src_row = nullptr);
+std::int8_t packed_at(const PackedI4& p, std::int64_t r, std::int64_t k) noexcept;
+
 struct PackedF32 {
   std::int64_t N = 0, K = 0, Np = 0;
   AlignedBuffer<float> data;  // (Np / 16) panels x K x 16
@@ -109,6 +137,22 @@ struct GemmArgs {
   std::int64_t y_cols = 0;
 };
 
+struct Gemm4Args {
+  const std::uint8_t* qa = nullptr;  // [M, lda], lda >= K
+  std::int64_t lda = 0, M = 0;
+  const PackedI4* w = nullptr;
+  std::int64_t g0 = 0, g1 = 0;        // 32-row groups
+  std::int32_t* acc = nullptr;        // gemm4_i32: acc_g[m][r] at acc[(m * nG + g) * ldacc + r]
+  std::int64_t ldacc = 0;
+  const float* sa = nullptr;          // gemm4_f32, as in GemmArgs
+  const std::int32_t* zpa = nullptr;
+  const float* addend = nullptr;
+  std::int64_t ld_add = 0;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  std::int64_t ldy = 0, y_cols = 0;
+};
+
 struct Table {
   Isa isa;
   // ---- int8
@@ -136,6 +180,9 @@ struct Table {
                    float* c, float* h, float* tc);
   void (*lstm_bwd)(std::int64_t n, float* ai, float* af, float* ag, float* ao, const float* c_prev,
                    const float* tc, const float* dh, float* dc);
+  // ---- 4-bit grouped GEMM (contract above)
+  void (*gemm4_i32)(const Gemm4Args& a);
+  void (*gemm4_f32)(const Gemm4Args& a);
 };
 
 const Table& table(Isa isa);  // throws Usage if the CPU cannot run that ISA

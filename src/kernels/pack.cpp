@@ -76,4 +76,48 @@ QParams qparams_u7(float lo, float hi) noexcept {
   return q;
 }
 
+void pack_i4(const std::int8_t* codes, const float* scale, std::int64_t N, std::int64_t K, std::int64_t G, PackedI4& out,
+             const std::vector<std::int64_t>* src_row) {
+  if (K < 8 || K > kMaxK) throw_usage("4-bit GEMM: K = " + std::to_string(K) + " outside 8..131072");
+  if (G < 8 || G % 8 != 0 || K % G != 0)
+    throw_usage("4-bit group size " + std::to_string(G) + " must be a multiple of 8 that divides K = " + std::to_string(K));
+  out.N = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
+  out.K = K;
+  out.G = G;
+  out.nG = K / G;
+  out.Np = (out.N + kGroupRows - 1) / kGroupRows * kGroupRows;
+  WORDLM_CHECK(!src_row || out.Np == out.N, "pack_i4: a row map must cover whole groups of 32");
+  out.data.resize(static_cast<std::size_t>(out.Np * K / 2));
+  for (std::size_t i = 0; i < out.data.size(); ++i) out.data[i] = 0x88;  // code 0 in both nibbles
+  out.colsum.resize(static_cast<std::size_t>(out.nG * out.Np));
+  out.colsum.zero();
+  out.scale.resize(static_cast<std::size_t>(out.nG * out.Np));
+  for (std::int64_t r = 0; r < out.Np; ++r) {
+    const std::int64_t src = r < out.N ? (src_row ? (*src_row)[static_cast<std::size_t>(r)] : r) : -1;
+    WORDLM_CHECK(src < N, "pack_i4: source row out of range");
+    for (std::int64_t g = 0; g < out.nG; ++g)
+      out.scale[static_cast<std::size_t>(g * out.Np + r)] = src < 0 ? 1.0f : scale[src * out.nG + g];
+    if (src < 0) continue;
+    const std::int8_t* row = codes + src * K;
+    const std::int64_t rg = r / kGroupRows, s = (r % kGroupRows) / 8, c = r % 8;
+    std::uint8_t* base = out.data.data() + rg * kGroupRows * K / 2 + s * 32 + c * 4;
+    for (std::int64_t k = 0; k < K; ++k) {
+      WORDLM_CHECK(row[k] >= -8 && row[k] <= 7, "pack_i4: code outside [-8, 7]");
+      const std::int64_t o = k / 8, j = k % 4;
+      const bool high = (k % 8) >= 4;
+      std::uint8_t& b = base[o * 128 + j];
+      const auto nib = static_cast<std::uint8_t>(row[k] + 8);
+      b = high ? static_cast<std::uint8_t>((b & 0x0F) | (nib << 4)) : static_cast<std::uint8_t>((b & 0xF0) | nib);
+      out.colsum[static_cast<std::size_t>((k / G) * out.Np + r)] += row[k];
+    }
+  }
+}
+
+std::int8_t packed_at(const PackedI4& p, std::int64_t r, std::int64_t k) noexcept {
+  const std::int64_t rg = r / kGroupRows, s = (r % kGroupRows) / 8, c = r % 8, o = k / 8, j = k % 4;
+  const std::uint8_t b = p.data[static_cast<std::size_t>(rg * kGroupRows * p.K / 2 + o * 128 + s * 32 + c * 4 + j)];
+  const int nib = (k % 8) >= 4 ? b >> 4 : b & 0x0F;
+  return static_cast<std::int8_t>(nib - 8);
+}
+
 }  // namespace wordlm::kernels

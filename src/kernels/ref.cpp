@@ -45,6 +45,41 @@ void ref_gemm_f32(const GemmArgs& a) {
     }
 }
 
+// 4-bit: the grouped integer core and the epilogue of the contract in kernels.hpp, element by element.
+std::int32_t acc4(const Gemm4Args& a, std::int64_t m, std::int64_t r, std::int64_t g) {
+  const PackedI4& w = *a.w;
+  std::int32_t acc = 0;
+  for (std::int64_t k = g * w.G; k < (g + 1) * w.G; ++k)
+    acc += static_cast<std::int32_t>(a.qa[m * a.lda + k]) * static_cast<std::int32_t>(packed_at(w, r, k));
+  return acc;
+}
+
+void ref_gemm4_i32(const Gemm4Args& a) {
+  const PackedI4& w = *a.w;
+  const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min(a.g1 * kGroupRows, w.Np);
+  for (std::int64_t m = 0; m < a.M; ++m)
+    for (std::int64_t g = 0; g < w.nG; ++g)
+      for (std::int64_t r = r0; r < r1; ++r) a.acc[(m * w.nG + g) * a.ldacc + r] = acc4(a, m, r, g);
+}
+
+void ref_gemm4_f32(const Gemm4Args& a) {
+  const PackedI4& w = *a.w;
+  const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min({a.g1 * kGroupRows, w.Np, a.y_cols});
+  for (std::int64_t m = 0; m < a.M; ++m)
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float v = 0.0f;
+      for (std::int64_t g = 0; g < w.nG; ++g) {
+        const auto i = static_cast<std::size_t>(g * w.Np + r);
+        const std::int32_t centered = acc4(a, m, r, g) - a.zpa[m] * w.colsum[i];
+        v = v + static_cast<float>(centered) * w.scale[i];
+      }
+      v = v * a.sa[m];
+      if (a.addend) v = v + a.addend[m * a.ld_add + r];
+      if (a.bias) v = v + a.bias[r];
+      a.y[m * a.ldy + r] = v;
+    }
+}
+
 void ref_sgemm_packed(const GemmF32Args& a) {
   const PackedF32& w = *a.w;
   const std::int64_t r0 = a.g0 * kGroupRows, r1 = std::min({a.g1 * kGroupRows, w.Np, a.y_cols});
@@ -150,6 +185,7 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
     ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum, ref_exp_scale_store, ref_lstm_fwd, ref_lstm_bwd,
+    ref_gemm4_i32, ref_gemm4_f32,
 };
 
 }  // namespace wordlm::kernels
