@@ -14,19 +14,27 @@
 using namespace wordlm;
 
 int main(int argc, char** argv) {
-  CLI::App app{"lm-quantize: quantize an fp32 wordlm checkpoint to int8 (LSTM and decoder weights; the embedding with\n"
-               "--embedding). The per-tensor table goes to stderr, the JSON report to stdout (or --report).",
+  CLI::App app{"lm-quantize: quantize an fp32 wordlm checkpoint to int8 or 4 bits (LSTM and decoder weights; the\n"
+               "embedding with --embedding; --bits, --bits-for, --group). The per-tensor table goes to stderr, the JSON\n"
+               "report to stdout (or --report).",
                "lm-quantize"};
   cli::CommonOptions common;
   std::string in, out, granularity = "per-row", report = "-";
   QuantizeOptions qo;
   bool per_tensor = false;
   app.add_option("-m,--model", in, "fp32 checkpoint to quantize")->required();
-  app.add_option("-o,--output", out, "int8 checkpoint to write")->required();
+  app.add_option("-o,--output", out, "Quantized checkpoint to write")->required();
   app.add_option("--granularity", granularity, "Weight scales: per-row (one per output row) or per-tensor")->capture_default_str();
   app.add_flag("--per-tensor", per_tensor, "Same as --granularity per-tensor (PyTorch's quantize_dynamic default)");
   app.add_flag("--embedding", qo.embedding, "Also quantize the embedding table (int8, one scale per row)");
   app.add_option("--keep", qo.keep, "Leave this weight in fp32 (repeatable), e.g. --keep decoder.weight");
+  std::vector<std::string> bits_for;
+  app.add_option("--bits", qo.bits, "Weight bits: 8 (int8, per row) or 4 (symmetric, a scale per row and group)")
+      ->capture_default_str();
+  app.add_option("--group", qo.group, "4-bit group size along the inputs: a multiple of 8 dividing them (0: the largest "
+                                      "such size up to 64, per tensor)")->capture_default_str();
+  app.add_option("--bits-for", bits_for, "NAME=BITS: this weight at other bits than --bits (repeatable), e.g. "
+                                         "--bits-for decoder.weight=8");
   cli::add_report_option(app, report);
   common.add(app, cli::CommonOptions::Threads::None);
   cli::setup_app(app, "the quantized checkpoint to write (-o/--output)");
@@ -34,6 +42,14 @@ int main(int argc, char** argv) {
   return cli::run(app, argc, argv, [&]() -> int {
     common.apply();
     qo.granularity = per_tensor ? WeightGranularity::PerTensor : parse_weight_granularity(granularity);
+    if (qo.bits != 4 && qo.bits != 8) throw_usage("--bits must be 4 or 8");
+    if (qo.group < 0) throw_usage("--group must be 0 (automatic) or a positive multiple of 8");
+    for (const auto& b : bits_for) {
+      const auto eq = b.find('=');
+      if (eq == std::string::npos || eq == 0 || (b.substr(eq + 1) != "4" && b.substr(eq + 1) != "8"))
+        throw_usage("--bits-for " + b + ": expected NAME=4 or NAME=8");
+      qo.bits_for[b.substr(0, eq)] = std::stoi(b.substr(eq + 1));
+    }
     cli::check_not_same(in, out, "--output");
     cli::check_not_same(in, report, "--report");
     Timer t;
@@ -41,6 +57,9 @@ int main(int argc, char** argv) {
     for (const auto& k : qo.keep)
       if (!is_quantizable_name(ck.config, k))
         throw_usage("--keep " + k + ": not a weight matrix of this model (" + quantizable_names(ck.config) + ")");
+    for (const auto& [k, b] : qo.bits_for)
+      if (!is_quantizable_name(ck.config, k))
+        throw_usage("--bits-for " + k + ": not a weight matrix of this model (" + quantizable_names(ck.config) + ")");
     QuantizeResult r = quantize_checkpoint(ck, qo);
     r.checkpoint.provenance["quantized_from"] = {{"path", in}, {"sha256", sha256_file(in)}};
     const std::size_t n = r.tensors.size();
@@ -48,7 +67,7 @@ int main(int argc, char** argv) {
       const auto& x = r.tensors[i];
       std::string line = fmt::format("[{:3}/{:3}] {:>22} - [{:>6}], type = {:>6}", i + 1, n, x.name,
                                      fmt::format("{}", fmt::join(x.shape, ", ")),
-                                     x.quantized ? x.dtype_in + " -> i8" : std::string("f32"));
+                                     x.quantized ? x.dtype_in + (x.dtype_out == "I8" ? " -> i8" : " -> q4") : std::string("f32"));
       if (x.quantized)
         line += fmt::format(", size = {:8.3f} MB -> {:7.3f} MB | max err {:.2e} | rel rms {:.2e}", x.bytes_in / 1e6,
                             x.bytes_out / 1e6, x.max_abs_err, x.rel_rms_err);
@@ -72,6 +91,9 @@ int main(int argc, char** argv) {
                         {"granularity", granularity_name(qo.granularity)},
                         {"embedding", qo.embedding},
                         {"keep", qo.keep},
+                        {"bits", qo.bits},
+                        {"bits_for", qo.bits_for},
+                        {"group", qo.group},
                         {"seconds", secs}};
     j.update(r.to_json());
     cli::emit_json(j, report);

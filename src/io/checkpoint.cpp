@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/buildinfo.hpp"
+#include "core/half.hpp"
 #include "core/utf8.hpp"
 #include "data/vocab.hpp"
 
@@ -75,7 +76,48 @@ Tensor check_int8(const ParamSpec& s, const Tensor& q, std::optional<Tensor> sca
   return std::move(*scale);
 }
 
+// The 4-bit rules for one packed tensor q (U8) of spec s: a group size G for it in the
+// quantization metadata ("int4_tensors": {NAME: {"group_size": G}}), a positive multiple of 8
+// dividing the columns K; q of shape [rows, K / 2]; NAME_scale F16 [rows, K / G], finite, > 0.
+Tensor check_int4(const ParamSpec& s, const Tensor& q, std::optional<Tensor> scale, const nlohmann::json& quant,
+                  const std::string& label) {
+  const std::int64_t rows = s.rows(), K = s.shape[1];
+  const nlohmann::json* g = nullptr;
+  if (quant.is_object() && quant.contains("int4_tensors") && quant["int4_tensors"].is_object() &&
+      quant["int4_tensors"].contains(s.name) && quant["int4_tensors"][s.name].is_object() &&
+      quant["int4_tensors"][s.name].contains("group_size"))
+    g = &quant["int4_tensors"][s.name]["group_size"];
+  if (!g || !g->is_number_integer())
+    reject(CheckpointErrc::BadGroup, label, "4-bit tensor '" + s.name + "' has no integer group size in the 'quantization' metadata");
+  const auto G = g->get<std::int64_t>();
+  if (G < 8 || G % 8 != 0 || K % G != 0)
+    reject(CheckpointErrc::BadGroup, label,
+           "4-bit tensor '" + s.name + "': group size " + std::to_string(G) + " is not a multiple of 8 dividing its " +
+               std::to_string(K) + " columns");
+  if (q.shape() != Shape{rows, K / 2})
+    reject(CheckpointErrc::BadPacking, label,
+           "4-bit tensor '" + s.name + "' has shape " + shape_str(q.shape()) + "; packed pairs of " + shape_str(s.shape) +
+               " need " + shape_str(Shape{rows, K / 2}));
+  const std::string sname = scale_name(s.name);
+  if (!scale) reject(CheckpointErrc::MissingScale, label, "4-bit tensor '" + s.name + "' has no '" + sname + "'");
+  const Shape want{rows, K / G};
+  if (scale->dtype() != DType::F16 || scale->shape() != want)
+    reject(CheckpointErrc::BadScale, label,
+           "'" + sname + "' must be F16 of shape " + shape_str(want) + ", not " + std::string(dtype_name(scale->dtype())) +
+               " " + shape_str(scale->shape()));
+  const auto* sp = reinterpret_cast<const std::uint16_t*>(scale->bytes());
+  for (std::int64_t i = 0; i < scale->numel(); ++i)
+    if (const float v = f16_to_f32(sp[i]); !(std::isfinite(v) && v > 0.0f))
+      reject(CheckpointErrc::BadScale, label,
+             "'" + sname + "' element " + std::to_string(i) + " is " + std::to_string(v) + " (scales must be finite and > 0)");
+  return std::move(*scale);
+}
+
 }  // namespace
+
+std::int64_t Checkpoint::group_size(const std::string& name) const {
+  return quantization.at("int4_tensors").at(name).at("group_size").get<std::int64_t>();
+}
 
 const Tensor* Checkpoint::find(const std::string& name) const {
   auto it = tensors.find(name);
@@ -167,6 +209,12 @@ Checkpoint checkpoint_from_safetensors(Safetensors st, const std::string& label)
   for (const auto& spec : param_specs(ck.config)) {
     std::optional<Tensor> t = take(spec.name);
     if (!t) reject(CheckpointErrc::MissingTensor, label, "tensor '" + spec.name + "' is missing");
+    if (t->dtype() == DType::U8 && spec.quantizable) {
+      any_i8 = true;
+      ck.tensors.emplace(scale_name(spec.name), check_int4(spec, *t, take(scale_name(spec.name)), ck.quantization, label));
+      ck.tensors.emplace(spec.name, std::move(*t));
+      continue;
+    }
     if (t->shape() != spec.shape)
       reject(CheckpointErrc::ShapeMismatch, label,
              "tensor '" + spec.name + "' has shape " + shape_str(t->shape()) + ", the config needs " + shape_str(spec.shape));
@@ -178,7 +226,7 @@ Checkpoint checkpoint_from_safetensors(Safetensors st, const std::string& label)
     } else {
       reject(CheckpointErrc::DtypeMismatch, label,
              "tensor '" + spec.name + "' is " + std::string(dtype_name(t->dtype())) + "; expected F32" +
-                 (spec.quantizable ? " or I8" : ""));
+                 (spec.quantizable ? ", I8 or U8 (4-bit)" : ""));
     }
     ck.tensors.emplace(spec.name, std::move(*t));
   }
@@ -187,18 +235,22 @@ Checkpoint checkpoint_from_safetensors(Safetensors st, const std::string& label)
     const ParamSpec copy = tied_decoder_copy(ck.config);
     if (std::optional<Tensor> t = take(copy.name)) {
       const Tensor& emb = ck.tensors.at(find_param(param_specs(ck.config), ck.config, ParamRole::Embedding).name);
-      if (t->dtype() != DType::I8 || emb.dtype() != DType::F32)
+      if ((t->dtype() != DType::I8 && t->dtype() != DType::U8) || emb.dtype() != DType::F32)
         reject(CheckpointErrc::UnexpectedTensor, label,
-               "tied model stores '" + copy.name + "'; only an int8 decoder beside an fp32 embedding may be stored");
-      if (t->shape() != copy.shape)
-        reject(CheckpointErrc::ShapeMismatch, label, "tied '" + copy.name + "' shape differs from 'encoder.weight'");
+               "tied model stores '" + copy.name + "'; only a quantized decoder beside an fp32 embedding may be stored");
       any_i8 = true;
-      ck.tensors.emplace(scale_name(copy.name), check_int8(copy, *t, take(scale_name(copy.name)), label));
+      if (t->dtype() == DType::U8) {
+        ck.tensors.emplace(scale_name(copy.name), check_int4(copy, *t, take(scale_name(copy.name)), ck.quantization, label));
+      } else {
+        if (t->shape() != copy.shape)
+          reject(CheckpointErrc::ShapeMismatch, label, "tied '" + copy.name + "' shape differs from 'encoder.weight'");
+        ck.tensors.emplace(scale_name(copy.name), check_int8(copy, *t, take(scale_name(copy.name)), label));
+      }
       ck.tensors.emplace(copy.name, std::move(*t));
     }
   }
   if (any_i8 && ck.quantization.is_null())
-    reject(CheckpointErrc::BadMetadata, label, "int8 tensors present but no 'quantization' metadata");
+    reject(CheckpointErrc::BadMetadata, label, "quantized tensors present but no 'quantization' metadata");
   for (auto& [name, t] : pool) {
     const bool resume_extra = ck.kind == "resume" && (name.rfind("optim.", 0) == 0 || name.rfind("state.", 0) == 0);
     if (!resume_extra) reject(CheckpointErrc::UnexpectedTensor, label, "unexpected tensor '" + name + "'");

@@ -29,6 +29,8 @@ struct Checkpoint {
   nlohmann::json training_state;          // resume files only
 
   bool is_quantized() const { return !quantization.is_null(); }
+  // The group size of a 4-bit (U8) tensor, from the quantization metadata the reader checked.
+  std::int64_t group_size(const std::string& name) const;
   const Tensor& tensor(const std::string& name) const;  // throws Internal if absent
   const Tensor* find(const std::string& name) const;
   std::uint64_t tensor_bytes() const;  // sum of model tensor bytes

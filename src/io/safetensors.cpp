@@ -50,6 +50,8 @@ const char* checkpoint_errc_name(CheckpointErrc c) noexcept {
     case CheckpointErrc::BadScale: return "BadScale";
     case CheckpointErrc::NonFinite: return "NonFinite";
     case CheckpointErrc::OutOfRange: return "OutOfRange";
+    case CheckpointErrc::BadPacking: return "BadPacking";
+    case CheckpointErrc::BadGroup: return "BadGroup";
     case CheckpointErrc::AlreadyQuantized: return "AlreadyQuantized";
   }
   return "?";

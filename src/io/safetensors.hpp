@@ -57,6 +57,8 @@ enum class CheckpointErrc {
   BadScale,            // scale <= 0, NaN or Inf, or wrong shape
   NonFinite,           // NaN/Inf in a float weight
   OutOfRange,          // int8 weight of -128 (the scheme is symmetric [-127, 127])
+  BadPacking,          // 4-bit U8 tensor of the wrong packed length
+  BadGroup,            // 4-bit group size missing, not a multiple of 8, or not dividing K
   AlreadyQuantized,
 };
 

@@ -116,7 +116,12 @@ void InferenceModel::embed(const std::int32_t* tokens, std::int64_t M, float* x,
   for (std::int64_t m = m0; m < m1; ++m) {
     const std::int64_t id = tokens[m];
     float* dst = x + m * E;
-    if (emb_int8_) {
+    if (emb_bits_ == 4) {
+      const std::uint8_t* q = emb_u4_.data() + id * (E / 2);
+      const float* sc = emb_scale_.data() + id * (E / emb_group_);
+      for (std::int64_t e = 0; e < E; ++e)
+        dst[e] = static_cast<float>(((q[e / 2] >> (4 * (e % 2))) & 0x0F) - 8) * sc[e / emb_group_];
+    } else if (emb_int8_) {
       const std::int8_t* q = emb_i8_.data() + id * E;
       const float s = emb_scale_[emb_per_tensor_ ? 0 : static_cast<std::size_t>(id)];
       for (std::int64_t e = 0; e < E; ++e) dst[e] = static_cast<float>(q[e]) * s;

@@ -53,20 +53,25 @@ struct LinearCall {
   const float* bias = nullptr;
 };
 
-// A weight matrix as a loader hands it over: fp32 values, or int8 codes with their scales.
+// A weight matrix as a loader hands it over: fp32 values, int8 codes with their scales, or
+// 4-bit codes (packed nibble pairs, the checkpoint layout) with a scale per row and group.
 struct MatrixView {
   const float* f32 = nullptr;
   const std::int8_t* i8 = nullptr;
-  const float* scale = nullptr;  // int8: [rows] or, per tensor, [1]
+  const std::uint8_t* u4 = nullptr;  // [rows, K / 2], see qscheme pack_nibbles
+  std::int64_t group = 0;            // 4-bit: G
+  const float* scale = nullptr;      // int8: [rows] or, per tensor, [1]; 4-bit: [rows, K / G]
   bool per_tensor = false;
   bool int8() const noexcept { return i8 != nullptr; }
+  bool int4() const noexcept { return u4 != nullptr; }
 };
 
 class InferLinear {
  public:
   // w: (N, K); src_row (optional) maps packed row r to source row src_row[r] (-1: zero row).
   static InferLinear make(const MatrixView& w, std::int64_t N, std::int64_t K, const std::vector<std::int64_t>* src_row);
-  bool int8() const noexcept { return int8_; }
+  bool int8() const noexcept { return bits_ != 0; }  // integer weights (8 or 4 bits): activations quantized
+  int bits() const noexcept { return bits_; }        // 0 (fp32), 8 or 4
   std::int64_t rows() const noexcept { return rows_; }      // logical rows (after the row map)
   std::int64_t groups() const noexcept { return (rows_ + 31) / 32; }
   std::int64_t K() const noexcept { return K_; }
@@ -74,10 +79,12 @@ class InferLinear {
   const kernels::PackedI8& packed() const noexcept { return packed_; }
 
   void forward(const float* x, std::int64_t ldx, const LinearCall& c) const;  // fp32 weights; x row 0 = row m0
-  void forward(const QAct& qa, const LinearCall& c) const;                    // int8 weights; rows m0.. of qa
+  void forward(const QAct& qa, const LinearCall& c) const;                    // int8/4-bit weights; rows m0.. of qa
 
  private:
-  bool int8_ = false;
+  int bits_ = 0;
+  std::int64_t group_ = 0;
+  kernels::PackedI4 packed4_;
   std::int64_t rows_ = 0, K_ = 0;
   std::int64_t stored_rows_ = 0;  // rows of the matrix as stored (before padding/permutation)
   kernels::PackedF32 wf_;         // fp32 weights, packed once for the kernels
@@ -165,8 +172,11 @@ class InferenceModel {
   std::vector<std::int64_t> blocked_rows_;  // unit-blocked row map (4Hp entries)
   AlignedBuffer<float> emb_f32_;            // (V, E) when the embedding is fp32
   AlignedBuffer<std::int8_t> emb_i8_;       // (V, E) when int8
-  AlignedBuffer<float> emb_scale_;          // (V) or (1)
-  bool emb_int8_ = false, emb_per_tensor_ = false;
+  AlignedBuffer<float> emb_scale_;          // (V) or (1); 4-bit: (V, E / G)
+  AlignedBuffer<std::uint8_t> emb_u4_;      // (V, E / 2) when 4-bit
+  bool emb_int8_ = false, emb_per_tensor_ = false;  // emb_int8_: integer codes (8 or 4 bits)
+  int emb_bits_ = 0;
+  std::int64_t emb_group_ = 0;
   std::vector<Layer> layers_;
   InferLinear dec_;
   AlignedBuffer<float> dec_bias_;  // (V)

@@ -1,11 +1,14 @@
 // InferenceModel construction: weights from a checkpoint or from the trainable model's
 // parameters, through one builder (so both permute and pack the same way), plus InferLinear.
 #include <cstring>
+#include <deque>
 
+#include "core/half.hpp"
 #include "fmt/format.h"
 #include "model/infer.hpp"
 #include "model/lstm_lm.hpp"
 #include "nn/blas.hpp"
+#include "qscheme/scheme.hpp"
 
 namespace wordlm {
 
@@ -13,18 +16,27 @@ namespace wordlm {
 InferLinear InferLinear::make(const MatrixView& w, std::int64_t N, std::int64_t K,
                               const std::vector<std::int64_t>* src_row) {
   InferLinear l;
-  l.int8_ = w.int8();
+  l.bits_ = w.int4() ? 4 : w.int8() ? 8 : 0;
   l.stored_rows_ = N;
   l.per_tensor_ = w.per_tensor;
   l.rows_ = src_row ? static_cast<std::int64_t>(src_row->size()) : N;
   l.K_ = K;
-  if (l.int8_) kernels::pack_i8(w.i8, w.scale, w.per_tensor, N, K, l.packed_, src_row);
-  else kernels::pack_f32(w.f32, N, K, l.wf_, src_row);
+  if (l.bits_ == 4) {
+    std::vector<std::int8_t> codes(static_cast<std::size_t>(N * K));
+    unpack_nibbles(w.u4, N, K, codes.data());
+    l.group_ = w.group;
+    kernels::pack_i4(codes.data(), w.scale, N, K, w.group, l.packed4_, src_row);
+  } else if (l.bits_ == 8) {
+    kernels::pack_i8(w.i8, w.scale, w.per_tensor, N, K, l.packed_, src_row);
+  } else {
+    kernels::pack_f32(w.f32, N, K, l.wf_, src_row);
+  }
   return l;
 }
 
 std::uint64_t InferLinear::weight_bytes() const noexcept {
-  if (!int8_) return static_cast<std::uint64_t>(stored_rows_ * K_) * 4;
+  if (bits_ == 0) return static_cast<std::uint64_t>(stored_rows_ * K_) * 4;
+  if (bits_ == 4) return static_cast<std::uint64_t>(stored_rows_ * (K_ / 2 + 4 * (K_ / group_)));
   return static_cast<std::uint64_t>(stored_rows_ * K_) + (per_tensor_ ? 4 : static_cast<std::uint64_t>(stored_rows_) * 4);
 }
 
@@ -46,6 +58,20 @@ void InferLinear::forward(const float* x, std::int64_t ldx, const LinearCall& c)
 }
 
 void InferLinear::forward(const QAct& qa, const LinearCall& c) const {
+  if (bits_ == 4) {
+    kernels::Gemm4Args a;
+    a.qa = qa.q.data() + c.m0 * qa.Kp;
+    a.lda = qa.Kp;
+    a.M = c.m1 - c.m0;
+    a.w = &packed4_;
+    a.g0 = c.g0, a.g1 = c.g1;
+    a.sa = qa.scale.data() + c.m0;
+    a.zpa = qa.zp.data() + c.m0;
+    a.addend = c.addend, a.ld_add = c.ld_add, a.bias = c.bias;
+    a.y = c.y, a.ldy = c.ldy, a.y_cols = rows_;
+    kernels::active().gemm4_f32(a);
+    return;
+  }
   kernels::GemmArgs a;
   a.qa = qa.q.data() + c.m0 * qa.Kp;
   a.lda = qa.Kp;
@@ -87,7 +113,17 @@ void InferenceModel::build_layout() {
 
 void InferenceModel::set_embedding(const MatrixView& w) {
   const std::size_t n = static_cast<std::size_t>(cfg_.vocab_size * cfg_.emsize);
-  emb_int8_ = w.int8();
+  emb_int8_ = w.int8() || w.int4();
+  emb_bits_ = w.int4() ? 4 : w.int8() ? 8 : 0;
+  if (w.int4()) {
+    const std::int64_t V = cfg_.vocab_size, E = cfg_.emsize;
+    emb_group_ = w.group;
+    emb_u4_.resize(static_cast<std::size_t>(V * E / 2));
+    std::memcpy(emb_u4_.data(), w.u4, emb_u4_.size());
+    emb_scale_.resize(static_cast<std::size_t>(V * (E / w.group)));
+    std::memcpy(emb_scale_.data(), w.scale, sizeof(float) * emb_scale_.size());
+    return;
+  }
   if (!emb_int8_) {
     emb_f32_.resize(n);
     std::memcpy(emb_f32_.data(), w.f32, sizeof(float) * n);
@@ -134,10 +170,19 @@ InferenceModel InferenceModel::build(const ModelConfig& cfg, const Source& src, 
 
 InferenceModel InferenceModel::from_checkpoint(const Checkpoint& ck, const InferOptions& opt) {
   Source src;
+  std::deque<std::vector<float>> f16_scales;  // 4-bit scales as floats, alive until build() returns
   src.matrix = [&](const ParamSpec& s) {
     const Tensor& t = ck.tensor(s.name);
     MatrixView v;
-    if (t.dtype() == DType::I8) {
+    if (t.dtype() == DType::U8) {
+      v.u4 = t.data<std::uint8_t>();
+      v.group = ck.group_size(s.name);
+      const Tensor& sc = ck.tensor(scale_name(s.name));
+      const auto* h = reinterpret_cast<const std::uint16_t*>(sc.bytes());
+      auto& f = f16_scales.emplace_back(static_cast<std::size_t>(sc.numel()));
+      for (std::size_t i = 0; i < f.size(); ++i) f[i] = f16_to_f32(h[i]);
+      v.scale = f.data();
+    } else if (t.dtype() == DType::I8) {
       const Tensor& sc = ck.tensor(scale_name(s.name));
       v.i8 = t.data<std::int8_t>();
       v.scale = sc.data<float>();
@@ -174,17 +219,23 @@ bool InferenceModel::any_int8() const noexcept {
 }
 
 std::string InferenceModel::describe() const {
-  int n8 = 0, n = 0;
-  for (const auto& l : layers_) n8 += l.ih.int8() + l.hh.int8(), n += 2;
-  n8 += dec_.int8(), ++n;
-  if (n8 == 0 && !emb_int8_) return "fp32";
-  std::string s = n8 == n ? "int8" : fmt::format("int8 ({}/{} matmuls)", n8, n);
-  s += emb_int8_ ? " + int8 embedding" : " (embedding fp32)";
+  int n8 = 0, n4 = 0, n = 0;
+  auto count = [&](const InferLinear& l) { n8 += l.bits() == 8, n4 += l.bits() == 4, ++n; };
+  for (const auto& l : layers_) count(l.ih), count(l.hh);
+  count(dec_);
+  if (n8 + n4 == 0 && !emb_int8_) return "fp32";
+  std::string s;
+  if (n4 == 0) s = n8 == n ? "int8" : fmt::format("int8 ({}/{} matmuls)", n8, n);
+  else if (n8 == 0) s = n4 == n ? "4-bit" : fmt::format("4-bit ({}/{} matmuls)", n4, n);
+  else s = fmt::format("4-bit/int8 ({}+{}/{} matmuls)", n4, n8, n);
+  s += emb_bits_ == 4 ? " + 4-bit embedding" : emb_bits_ == 8 ? " + int8 embedding" : " (embedding fp32)";
   return s;
 }
 
 std::uint64_t InferenceModel::weight_bytes() const noexcept {
-  std::uint64_t b = emb_int8_ ? emb_i8_.size() + emb_scale_.size() * 4 : emb_f32_.size() * 4;
+  std::uint64_t b = emb_bits_ == 4 ? emb_u4_.size() + emb_scale_.size() * 4
+                   : emb_int8_    ? emb_i8_.size() + emb_scale_.size() * 4
+                                  : emb_f32_.size() * 4;
   for (const auto& l : layers_) {
     b += l.ih.weight_bytes() + l.hh.weight_bytes();
     b += static_cast<std::uint64_t>(2 * 4 * cfg_.nhid) * 4;  // b_ih + b_hh

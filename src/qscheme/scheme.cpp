@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/half.hpp"
 
 namespace wordlm {
 
@@ -56,6 +57,60 @@ QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, 
   }
   out.rel_rms_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
   return out;
+}
+
+std::int64_t default_group4(std::int64_t K) noexcept {
+  for (std::int64_t g = 64; g >= 8; g -= 8)
+    if (K % g == 0) return g;
+  return 0;
+}
+
+QuantizedWeight4 quantize_weight4(const float* w, std::int64_t N, std::int64_t K, std::int64_t G, const std::string& name) {
+  if (G < 8 || G % 8 != 0 || K % G != 0)
+    throw_usage("cannot quantize '" + name + "' to 4 bits in groups of " + std::to_string(G) + ": the group size must be a "
+                "multiple of 8 that divides its " + std::to_string(K) + " inputs");
+  for (std::int64_t i = 0; i < N * K; ++i)
+    if (!std::isfinite(w[i])) throw_data("cannot quantize '" + name + "': element " + std::to_string(i) + " is not finite");
+  QuantizedWeight4 out;
+  out.q.resize(static_cast<std::size_t>(N * K));
+  out.scale.resize(static_cast<std::size_t>(N * (K / G)));
+  double err2 = 0, ref2 = 0;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t g = 0; g < K / G; ++g) {
+      const float* x = w + n * K + g * G;
+      float m = 0;
+      for (std::int64_t k = 0; k < G; ++k) m = std::max(m, std::fabs(x[k]));
+      // the scale as stored (F16): codes are rounded against exactly the value the kernels use
+      float sc = round_to_f16(m / 7.0f);
+      if (!std::isfinite(sc))
+        throw_data("cannot quantize '" + name + "' to 4 bits: a weight of " + std::to_string(m) + " exceeds the F16 scale range");
+      if (!(sc > 0.0f)) sc = 1.0f;  // an all-zero (or vanishing) group: scale 1, all zeros
+      out.scale[static_cast<std::size_t>(n * (K / G) + g)] = sc;
+      for (std::int64_t k = 0; k < G; ++k) {
+        const auto q = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[k] / sc), -7.0f, 7.0f));
+        out.q[static_cast<std::size_t>(n * K + g * G + k)] = q;
+        const double e = double(x[k]) - double(q) * double(sc);
+        out.max_abs_err = std::max(out.max_abs_err, std::abs(e));
+        err2 += e * e;
+        ref2 += double(x[k]) * double(x[k]);
+      }
+    }
+  out.rel_rms_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+  return out;
+}
+
+std::vector<std::uint8_t> pack_nibbles(const std::int8_t* q, std::int64_t N, std::int64_t K) {
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(N * (K / 2)));
+  for (std::int64_t i = 0; i < N * (K / 2); ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((q[2 * i] + 8) | ((q[2 * i + 1] + 8) << 4));
+  return out;
+}
+
+void unpack_nibbles(const std::uint8_t* packed, std::int64_t N, std::int64_t K, std::int8_t* q) {
+  for (std::int64_t i = 0; i < N * (K / 2); ++i) {
+    q[2 * i] = static_cast<std::int8_t>((packed[i] & 0x0F) - 8);
+    q[2 * i + 1] = static_cast<std::int8_t>((packed[i] >> 4) - 8);
+  }
 }
 
 void QAct::reserve(std::int64_t r, std::int64_t K) {

@@ -34,6 +34,27 @@ struct QuantizedWeight {
 QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, WeightGranularity g,
                                 const std::string& name);
 
+// 4-bit weights (docs/quantization.md): symmetric codes in [-7, 7], one scale per row and group
+// of G consecutive inputs along K; scale = f16(max|w| / 7) over the group (stored as F16, so the
+// codes are rounded against the stored value), q = clamp(round_half_even(w / scale), -7, 7); an
+// all-zero group gets scale 1 and zeros. The same rounding
+// serves the quantizer and the fake quantization of quantization-aware training.
+struct QuantizedWeight4 {
+  std::vector<std::int8_t> q;  // (N, K) codes in [-7, 7]
+  std::vector<float> scale;    // (N, K / G), each exactly representable in F16
+  double max_abs_err = 0, rel_rms_err = 0;
+};
+// G: a positive multiple of 8 dividing K (throws Usage otherwise); Data if w is not finite.
+QuantizedWeight4 quantize_weight4(const float* w, std::int64_t N, std::int64_t K, std::int64_t G, const std::string& name);
+// The group size used when none is asked for: the largest multiple of 8 up to 64 dividing K
+// (0 if none: K not a multiple of 8). 64 by measurement on the small and seed models
+// (docs/quantization.md).
+std::int64_t default_group4(std::int64_t K) noexcept;
+// Checkpoint storage of 4-bit codes: U8 [N, K / 2], byte j of a row holding code 2j + 8 in its
+// low nibble and code 2j + 1 + 8 in its high nibble (K even).
+std::vector<std::uint8_t> pack_nibbles(const std::int8_t* q, std::int64_t N, std::int64_t K);
+void unpack_nibbles(const std::uint8_t* packed, std::int64_t N, std::int64_t K, std::int8_t* q);
+
 // Activations quantized for one int8 matmul: rows of u8 codes with per-row scale and zero point
 // (per-tensor mode simply repeats one scale/zero point on every row).
 struct QAct {

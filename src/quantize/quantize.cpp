@@ -6,6 +6,8 @@
 
 #include "core/buildinfo.hpp"
 #include "core/error.hpp"
+#include "core/half.hpp"
+#include "fmt/format.h"
 
 namespace wordlm {
 
@@ -44,6 +46,17 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
       throw_usage("cannot keep '" + k + "' in fp32: it is not a weight matrix of this model (" +
                   quantizable_names(in.config) + ")");
   auto kept = [&](const std::string& n) { return std::find(opt.keep.begin(), opt.keep.end(), n) != opt.keep.end(); };
+  if (opt.bits != 4 && opt.bits != 8) throw_usage("bits must be 4 or 8");
+  for (const auto& [n, b] : opt.bits_for) {
+    if (!is_quantizable_name(in.config, n))
+      throw_usage("cannot set the bits of '" + n + "': it is not a weight matrix of this model (" +
+                  quantizable_names(in.config) + ")");
+    if (b != 4 && b != 8) throw_usage("bits for '" + n + "' must be 4 or 8");
+  }
+  auto bits_of = [&](const std::string& n) {
+    auto it = opt.bits_for.find(n);
+    return it == opt.bits_for.end() ? opt.bits : it->second;
+  };
 
   QuantizeResult res;
   Checkpoint& out = res.checkpoint;
@@ -52,6 +65,31 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   out.vocab = in.vocab;
   out.provenance = in.provenance;
   nlohmann::json int8_names = nlohmann::json::array(), fp32_names = nlohmann::json::array();
+  nlohmann::json int4 = nlohmann::json::object();
+
+  auto quantize4_into = [&](const std::string& name, const Tensor& t) {
+    const std::int64_t N = t.dim(0), K = t.dim(1);
+    const std::int64_t G = opt.group ? opt.group : default_group4(K);
+    if (G == 0 || K % G != 0 || G % 8 != 0)
+      throw_usage(fmt::format("cannot quantize '{}' ({} inputs) to 4 bits in groups of {}: the group size must be a "
+                              "multiple of 8 dividing {} (or keep it at 8 bits: bits for {} = 8)",
+                              name, K, G ? G : opt.group, K, name));
+    QuantizedWeight4 q = quantize_weight4(t.data<float>(), N, K, G, name);
+    const std::vector<std::uint8_t> packed = pack_nibbles(q.q.data(), N, K);
+    TensorQuantReport r;
+    r.name = name, r.shape = t.shape(), r.dtype_in = "F32", r.bytes_in = t.nbytes();
+    Tensor qt = Tensor::from<std::uint8_t>(Shape{N, K / 2}, std::span<const std::uint8_t>(packed));
+    Tensor st(DType::F16, Shape{N, K / G});
+    auto* sh = reinterpret_cast<std::uint16_t*>(st.bytes());
+    for (std::size_t i = 0; i < q.scale.size(); ++i) sh[i] = f32_to_f16(q.scale[i]);
+    r.dtype_out = fmt::format("U8 (4-bit, group {})", G);
+    r.bytes_out = qt.nbytes() + st.nbytes();
+    r.max_abs_err = q.max_abs_err, r.rel_rms_err = q.rel_rms_err, r.quantized = true;
+    out.tensors.insert_or_assign(name, std::move(qt));
+    out.tensors.insert_or_assign(scale_name(name), std::move(st));
+    int4[name] = {{"group_size", G}};
+    return r;
+  };
 
   auto quantize_into = [&](const std::string& name, const Tensor& t, WeightGranularity g) {
     TensorQuantReport r;
@@ -82,7 +120,7 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
     if (want) {
       // the embedding is always per row: a lookup dequantizes one row with its own scale
       const auto g = s.role == ParamRole::Embedding ? WeightGranularity::PerRow : opt.granularity;
-      res.tensors.push_back(quantize_into(s.name, t, g));
+      res.tensors.push_back(bits_of(s.name) == 4 ? quantize4_into(s.name, t) : quantize_into(s.name, t, g));
     } else {
       TensorQuantReport r;
       r.name = s.name, r.shape = t.shape(), r.dtype_in = r.dtype_out = "F32";
@@ -95,8 +133,8 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   // Tied model, fp32 embedding: the decoder still runs int8 from its own quantized copy (as
   // PyTorch's quantize_dynamic does); it costs one int8 [V, H] tensor in the file.
   if (in.config.tied && !opt.embedding && !kept(tied_copy.name)) {
-    auto r = quantize_into(tied_copy.name, in.tensor(find_param(specs, in.config, ParamRole::Embedding).name),
-                           opt.granularity);
+    const Tensor& emb = in.tensor(find_param(specs, in.config, ParamRole::Embedding).name);
+    auto r = bits_of(tied_copy.name) == 4 ? quantize4_into(tied_copy.name, emb) : quantize_into(tied_copy.name, emb, opt.granularity);
     r.bytes_in = 0;  // the fp32 file had no separate decoder tensor
     r.dtype_in = "(tied)";
     res.tensors.push_back(r);
@@ -104,13 +142,16 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   for (const auto& r : res.tensors) res.bytes_in += r.bytes_in, res.bytes_out += r.bytes_out;
   res.bits_per_weight = res.weights ? 8.0 * double(res.bytes_out) / double(res.weights) : 0.0;
 
-  out.quantization = {{"scheme", "wordlm-int8-dynamic"},
+  out.quantization = {{"scheme", int4.empty() ? "wordlm-int8-dynamic" : "wordlm-int4-int8-dynamic"},
                       {"weights", {{"dtype", "int8"}, {"symmetric", true}, {"range", {-127, 127}},
                                    {"granularity", granularity_name(opt.granularity)}}},
                       {"activations", {{"dtype", "uint8"}, {"range", {0, 127}}, {"zero_point", true},
                                        {"granularity", "chosen at run time (per-row default, per-tensor option)"}}},
-                      {"embedding", opt.embedding ? "int8 per-row" : "fp32"},
+                      {"embedding", !opt.embedding ? "fp32"
+                                    : bits_of(find_param(specs, in.config, ParamRole::Embedding).name) == 4 ? "4-bit grouped"
+                                                                                                            : "int8 per-row"},
                       {"int8_tensors", int8_names},
+                      {"int4_tensors", int4},
                       {"fp32_tensors", fp32_names},
                       {"bits_per_weight", res.bits_per_weight},
                       {"tool", "lm-quantize"},

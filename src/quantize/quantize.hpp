@@ -1,9 +1,11 @@
 // Offline quantization of a checkpoint (what lm-quantize does): every LSTM weight matrix and the
-// decoder weight to int8 with per-row (default) or per-tensor symmetric scales, the embedding too
-// on request, biases fp32; a tensor named in `keep` stays fp32. The result is a valid checkpoint
-// (I8 NAME + F32 NAME_scale, the scheme as JSON metadata) that InferenceModel loads directly.
+// decoder weight to int8 with per-row (default) or per-tensor symmetric scales, or to 4 bits in
+// groups along K (bits = 4, per tensor with bits_for), the embedding too on request, biases fp32;
+// a tensor named in `keep` stays fp32. The result is a valid checkpoint (I8 NAME or U8 packed
+// NAME, F32 NAME_scale, the scheme as JSON metadata) that InferenceModel loads directly.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,9 +16,12 @@
 namespace wordlm {
 
 struct QuantizeOptions {
-  WeightGranularity granularity = WeightGranularity::PerRow;
+  WeightGranularity granularity = WeightGranularity::PerRow;  // int8 weights
   bool embedding = false;         // also quantize encoder.weight (per row)
   std::vector<std::string> keep;  // tensors left in fp32
+  int bits = 8;                   // 8 or 4 for every quantized tensor...
+  std::map<std::string, int> bits_for;  // ...except these (NAME -> 8 or 4)
+  std::int64_t group = 0;         // 4-bit group size along K (0: default_group4(K) per tensor)
 };
 
 struct TensorQuantReport {
