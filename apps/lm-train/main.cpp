@@ -2,6 +2,7 @@
 // and log lines of pytorch/examples word_language_model/main.py. Parse -> train() -> report.
 #include <cmath>
 
+#include "io/checkpoint.hpp"
 #include "spec/presets.hpp"
 #include "cli/common.hpp"
 #include "core/error.hpp"
@@ -45,6 +46,13 @@ int main(int argc, char** argv) {
   app.add_option("--weight-decay,--weight_decay", o.optim.weight_decay, "Weight decay (L2 for sgd/adam, decoupled for adamw)")->capture_default_str();
   app.add_option("--max-minutes", o.max_minutes, "Time budget: stop after the batch that crosses it; a partial epoch is validated and kept if better (0 = none)")->capture_default_str();
   app.add_option("--max-batches", o.max_batches, "Stop after this many batches, like a time budget (0 = no limit)")->capture_default_str();
+  app.add_option("--init", o.init, "Start from this fp32 model checkpoint's weights (its sizes are used; fine-tuning, --qat)");
+  app.add_flag("--qat", o.qat.on, "Quantization-aware training: fake-quantized weights in the forward (as lm-quantize "
+                                  "rounds them), straight-through gradients, validation on the quantized model; use with --init");
+  app.add_option("--bits", o.qat.bits, "With --qat: weight bits, 4 or 8")->capture_default_str();
+  app.add_option("--group", o.qat.group, "With --qat --bits 4: group size along the inputs (0: lm-quantize's default)")
+      ->capture_default_str();
+  app.add_flag("--qat-embedding", o.qat.embedding, "With --qat: quantize the embedding too (lm-quantize --embedding)");
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");
   cli::add_report_option(app, report);
@@ -66,10 +74,27 @@ int main(int argc, char** argv) {
       if (!given("--nlayers")) o.model.nlayers = p.nlayers;
       if (!given("--dropout")) o.model.dropout = p.dropout;
     }
+    if (!o.qat.on && (app.count("--bits") || app.count("--group") || app.count("--qat-embedding")))
+      throw_usage("--bits, --group and --qat-embedding apply to --qat only");
+    if (o.qat.on && o.init.empty() && o.resume.empty())
+      throw_usage("--qat fine-tunes a trained model: give it with --init FP32.safetensors");
+    if (o.qat.bits != 4 && o.qat.bits != 8) throw_usage("--bits must be 4 or 8");
+    if (!o.init.empty()) {
+      if (!o.resume.empty()) throw_usage("--init and --resume exclude each other (a resume checkpoint holds the weights)");
+      const Checkpoint ck = load_checkpoint(o.init);
+      if (ck.is_quantized() || ck.kind != "model")
+        throw_usage("--init " + o.init + ": give the fp32 model checkpoint (lm-train --save), not a quantized or resume file");
+      const double dropout = o.model.dropout;
+      o.model = ck.config;
+      if (app.count("--dropout")) o.model.dropout = dropout;
+      cli::check_not_same(o.init, o.save, "--save");
+    }
     if (vocab_from != "train" && vocab_from != "all") throw_usage("--vocab-from must be train or all");
     o.corpus.vocab_from = vocab_from == "all" ? VocabFrom::All : VocabFrom::Train;
     if (o.corpus.max_vocab < 0) throw_usage("--max-vocab must be >= 0");
-    o.lr = lr >= 0 ? lr : (o.optim.kind == OptimizerKind::Sgd ? 20.0 : 0.001);
+    // fine-tuning (--qat) starts where pytorch/examples' schedule has annealed twice: 20 / 4^2
+    o.lr = lr >= 0 ? lr : (o.optim.kind == OptimizerKind::Sgd ? (o.qat.on ? 1.25 : 20.0) : (o.qat.on ? 1e-4 : 0.001));
+    if (o.qat.on && !app.count("--epochs")) o.epochs = 2;
     if (app.count("--lr") && !(lr > 0)) throw_usage("--lr must be a positive number");
     if (dry_run) o.epochs = 1;
     o.threads = common.thread_count();

@@ -50,9 +50,12 @@ double peak_rss_mb() {
 namespace {
 std::string dtype_of(const Checkpoint& ck) {
   if (!ck.is_quantized()) return "fp32";
-  const bool emb = ck.tensor("encoder.weight").dtype() == DType::I8;
+  const DType et = ck.tensor("encoder.weight").dtype();
+  const bool emb = et == DType::I8 || et == DType::U8;
   const bool per_tensor = ck.quantization.value("weights", nlohmann::json::object()).value("granularity", "") == "per-tensor";
-  std::string s = "int8";
+  bool any4 = false, any8 = false;
+  for (const auto& [name, t] : ck.tensors) any4 |= t.dtype() == DType::U8, any8 |= t.dtype() == DType::I8;
+  std::string s = any4 ? (any8 ? "q4/int8" : "q4") : "int8";
   if (per_tensor) s += "/tensor";
   if (emb) s += "+emb";
   return s;

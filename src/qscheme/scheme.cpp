@@ -34,9 +34,7 @@ QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, 
   auto row_scale = [&](std::int64_t r0, std::int64_t r1) {
     float m = 0;
     for (std::int64_t i = r0 * K; i < r1 * K; ++i) m = std::max(m, std::fabs(w[i]));
-    const float sc = m / 127.0f;
-    // an all-zero row, or one so small that its scale would be subnormal: scale 1, all zeros
-    return sc >= std::numeric_limits<float>::min() ? sc : 1.0f;
+    return int8_scale(m);
   };
   if (g == WeightGranularity::PerTensor) out.scale.push_back(row_scale(0, N));
   else
@@ -46,8 +44,7 @@ QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, 
     const float s = out.scale[g == WeightGranularity::PerTensor ? 0 : static_cast<std::size_t>(n)];
     for (std::int64_t k = 0; k < K; ++k) {
       const float v = w[n * K + k];
-      const float r = std::nearbyint(v / s);  // round half to even (default rounding mode)
-      const auto q = static_cast<std::int8_t>(std::clamp(r, -127.0f, 127.0f));
+      const std::int8_t q = int8_code(v, s);
       out.q[static_cast<std::size_t>(n * K + k)] = q;
       const double e = double(v) - double(q) * double(s);
       out.max_abs_err = std::max(out.max_abs_err, std::abs(e));
@@ -57,6 +54,32 @@ QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, 
   }
   out.rel_rms_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
   return out;
+}
+
+float int8_scale(float max_abs) noexcept {
+  const float sc = max_abs / 127.0f;
+  // an all-zero row, or one so small that its scale would be subnormal: scale 1, all zeros
+  return sc >= std::numeric_limits<float>::min() ? sc : 1.0f;
+}
+
+std::int8_t int8_code(float w, float scale) noexcept {
+  return static_cast<std::int8_t>(std::clamp(std::nearbyint(w / scale), -127.0f, 127.0f));  // half to even
+}
+
+bool quantize_row4(const float* w, std::int64_t K, std::int64_t G, std::int8_t* q, float* scale) noexcept {
+  for (std::int64_t g = 0; g < K / G; ++g) {
+    const float* x = w + g * G;
+    float m = 0;
+    for (std::int64_t k = 0; k < G; ++k) m = std::max(m, std::fabs(x[k]));
+    // the scale as stored (F16): codes are rounded against exactly the value the kernels use
+    float sc = round_to_f16(m / 7.0f);
+    if (!std::isfinite(sc)) return false;
+    if (!(sc > 0.0f)) sc = 1.0f;  // an all-zero (or vanishing) group: scale 1, all zeros
+    scale[g] = sc;
+    for (std::int64_t k = 0; k < G; ++k)
+      q[g * G + k] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[k] / sc), -7.0f, 7.0f));
+  }
+  return true;
 }
 
 std::int64_t default_group4(std::int64_t K) noexcept {
@@ -75,26 +98,18 @@ QuantizedWeight4 quantize_weight4(const float* w, std::int64_t N, std::int64_t K
   out.q.resize(static_cast<std::size_t>(N * K));
   out.scale.resize(static_cast<std::size_t>(N * (K / G)));
   double err2 = 0, ref2 = 0;
-  for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t g = 0; g < K / G; ++g) {
-      const float* x = w + n * K + g * G;
-      float m = 0;
-      for (std::int64_t k = 0; k < G; ++k) m = std::max(m, std::fabs(x[k]));
-      // the scale as stored (F16): codes are rounded against exactly the value the kernels use
-      float sc = round_to_f16(m / 7.0f);
-      if (!std::isfinite(sc))
-        throw_data("cannot quantize '" + name + "' to 4 bits: a weight of " + std::to_string(m) + " exceeds the F16 scale range");
-      if (!(sc > 0.0f)) sc = 1.0f;  // an all-zero (or vanishing) group: scale 1, all zeros
-      out.scale[static_cast<std::size_t>(n * (K / G) + g)] = sc;
-      for (std::int64_t k = 0; k < G; ++k) {
-        const auto q = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[k] / sc), -7.0f, 7.0f));
-        out.q[static_cast<std::size_t>(n * K + g * G + k)] = q;
-        const double e = double(x[k]) - double(q) * double(sc);
-        out.max_abs_err = std::max(out.max_abs_err, std::abs(e));
-        err2 += e * e;
-        ref2 += double(x[k]) * double(x[k]);
-      }
+  for (std::int64_t n = 0; n < N; ++n) {
+    std::int8_t* q = out.q.data() + n * K;
+    float* sc = out.scale.data() + n * (K / G);
+    if (!quantize_row4(w + n * K, K, G, q, sc))
+      throw_data("cannot quantize '" + name + "' to 4 bits: row " + std::to_string(n) + " exceeds the F16 scale range");
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double e = double(w[n * K + k]) - double(q[k]) * double(sc[k / G]);
+      out.max_abs_err = std::max(out.max_abs_err, std::abs(e));
+      err2 += e * e;
+      ref2 += double(w[n * K + k]) * double(w[n * K + k]);
     }
+  }
   out.rel_rms_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
   return out;
 }

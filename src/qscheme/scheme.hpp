@@ -30,6 +30,14 @@ struct QuantizedWeight {
   double rel_rms_err = 0;      // sqrt(sum (w - q*s)^2 / sum w^2)
 };
 
+// The rounding rules themselves, shared by the quantizer and by quantization-aware training's
+// fake quantization (so training and run time cannot drift apart).
+float int8_scale(float max_abs) noexcept;             // max / 127, or 1 for a vanishing row
+std::int8_t int8_code(float w, float scale) noexcept;  // clamp(round_half_even(w / s), -127, 127)
+// One row of 4-bit codes q (K) and scales (K / G, F16-representable) from w (K). False if a
+// weight is too large for an F16 scale.
+bool quantize_row4(const float* w, std::int64_t K, std::int64_t G, std::int8_t* q, float* scale) noexcept;
+
 // Throws Data naming `name` if w holds NaN or Inf.
 QuantizedWeight quantize_weight(const float* w, std::int64_t N, std::int64_t K, WeightGranularity g,
                                 const std::string& name);

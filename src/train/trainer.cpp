@@ -4,6 +4,7 @@
 #include "train/trainer.hpp"
 
 #include <cmath>
+#include <memory>
 
 #include "core/buildinfo.hpp"
 #include "core/error.hpp"
@@ -16,6 +17,7 @@
 #include "model/eval.hpp"
 #include "model/infer.hpp"
 #include "model/lstm_lm.hpp"
+#include "quantize/quantize.hpp"
 #include "runinfo/runinfo.hpp"
 #include "train/resume.hpp"
 
@@ -77,6 +79,7 @@ class Trainer {
   void stop();
   TrainResult finish();
   EvalResult validate();
+  InferenceModel eval_model(const Checkpoint* saved) const;
   void save_best(double val_loss);
   EpochRecord epoch_record(const EvalResult& val) const;
   void add_curve_point(const char* kind, double loss, std::int64_t batches_done);
@@ -107,6 +110,7 @@ class Trainer {
   StopReason stop_reason_ = StopReason::Completed;
   bool mid_epoch_ = false;
   std::optional<PartialEpoch> partial_;
+  std::unique_ptr<FakeQuantTransform> qat_transform_;
 };
 
 Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
@@ -123,7 +127,8 @@ Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
     throw_data(fmt::format("the train split has {} tokens: too few for batch size {} (need at least {})",
                            corpus.train.size(), o_.batch, 2 * o_.batch));
   model_.profile.enable(o_.profile);
-  model_.set_weight_transform(seams.transform);
+  if (o_.qat.on && !seams.transform) qat_transform_ = std::make_unique<FakeQuantTransform>(o_.model, o_.qat);
+  model_.set_weight_transform(seams.transform ? seams.transform : qat_transform_.get());
   hidden_.reset(o_.model, o_.batch);
   pos_.lr = o_.lr;
   provenance_base_ = {{"corpus", corpus_identity(corpus)},
@@ -135,6 +140,17 @@ Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
 }
 
 void Trainer::restore_or_init() {
+  if (o_.resume.empty() && !o_.init.empty()) {
+    const Checkpoint ck = load_checkpoint(o_.init);
+    if (ck.config.to_json() != o_.model.to_json())
+      throw_usage(o_.init + ": its model (" + ck.config.describe() + ") differs from the one to train (" +
+                  o_.model.describe() + ")");
+    if (ck.vocab != corpus_.vocab.words())
+      throw_usage(o_.init + ": its vocabulary differs from this corpus's (train on the corpus it was trained on)");
+    load_model_params(model_, ck);
+    log(fmt::format("initialized from {} ({})", o_.init, ck.config.describe()));
+    return;
+  }
   if (o_.resume.empty()) {
     Rng rng(o_.seed);
     model_.init_pytorch(rng);
@@ -181,8 +197,16 @@ void Trainer::save_best(double val_loss) {
   save_checkpoint(o_.save, checkpoint_from_model(model_, corpus_.vocab.words(), prov));
 }
 
+// The model evaluation runs: fp32 from the parameters, or with QAT the checkpoint quantized
+// exactly as lm-quantize will quantize the saved file (so the number is the deployed model's).
+InferenceModel Trainer::eval_model(const Checkpoint* saved) const {
+  if (!o_.qat.on) return saved ? InferenceModel::from_checkpoint(*saved) : InferenceModel::from_params(model_);
+  const Checkpoint fp = saved ? *saved : checkpoint_from_model(model_, corpus_.vocab.words(), {});
+  return InferenceModel::from_checkpoint(quantize_checkpoint(fp, quantize_options(o_.qat)).checkpoint);
+}
+
 EvalResult Trainer::validate() {
-  InferenceModel im = InferenceModel::from_params(model_);
+  InferenceModel im = eval_model(nullptr);
   EvalOptions eo;
   eo.batch = o_.eval_batch;
   eo.bptt = o_.bptt;
@@ -325,7 +349,8 @@ TrainResult Trainer::finish() {
     for (const auto& [name, sec] : r.profile)
       log(fmt::format("  {:<44} {:8.2f} ms/batch {:5.1f}%", name, 1e3 * sec / double(batches_run_), 100 * sec / total));
   }
-  InferenceModel im = InferenceModel::from_checkpoint(load_checkpoint(o_.save));
+  const Checkpoint saved = load_checkpoint(o_.save);
+  InferenceModel im = eval_model(&saved);
   EvalOptions eo;
   eo.batch = o_.eval_batch;
   eo.bptt = o_.bptt;

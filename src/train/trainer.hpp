@@ -29,6 +29,7 @@
 #include "nlohmann/json.hpp"
 #include "spec/config.hpp"
 #include "train/gradient_sync.hpp"
+#include "train/qat.hpp"
 #include "train/optim.hpp"
 #include "train/records.hpp"
 
@@ -52,6 +53,8 @@ struct TrainOptions {
   std::string save = "model.safetensors";
   std::string save_resume;  // default: <save without .safetensors>.resume.safetensors
   std::string resume;       // continue from this resume checkpoint
+  std::string init;         // start from this fp32 model checkpoint's weights (fine-tuning, QAT)
+  QatOptions qat;           // quantization-aware training (fake-quantized weights, quantized evaluation)
   int threads = 1;
   OptimizerConfig optim;
   double max_minutes = 0;   // 0: no time budget
@@ -73,6 +76,7 @@ struct TrainOptions {
     f("bptt", o.bptt);
     f("eval_batch_size", o.eval_batch);
     f("seed", o.seed);
+    f("qat", o.qat, fields::Restore::IfPresent);
     f("optimizer", o.optim.kind);
     f("weight_decay", o.optim.weight_decay);
     f("beta1", o.optim.beta1);

@@ -53,6 +53,13 @@ usage)
     expect 64 "" -- "$BIN/lm-train" --data "$T/syn" $bad --save "$T/x.safetensors"
   done
   expect 64 "nhid == emsize"  -- "$BIN/lm-train" --data "$T/syn" --tied --emsize 8 --nhid 16 --save "$T/x.safetensors"
+  expect 64 "--init"          -- "$BIN/lm-train" --data "$T/syn" --qat --save "$T/x.safetensors"
+  expect 64 "--qat only"      -- "$BIN/lm-train" --data "$T/syn" --bits 4 --save "$T/x.safetensors"
+  expect 64 "4 or 8"          -- "$BIN/lm-train" --data "$T/syn" --qat --init "$T/m.safetensors" --bits 3 --save "$T/x.safetensors"
+  expect 64 "exclude"         -- "$BIN/lm-train" --data "$T/syn" --init "$T/m.safetensors" --resume "$T/m.safetensors" --save "$T/x.safetensors"
+  expect 66 ""                -- "$BIN/lm-train" --data "$T/syn" --qat --init "$T/missing.safetensors" --save "$T/x.safetensors"
+  expect 64 "4 or 8"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --bits 3
+  expect 64 "NAME=4"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --bits-for decoder.weight
   expect 64 "preset"          -- "$BIN/lm-bench" --preset huge
   expect 64 "at least one model" -- "$BIN/lm-bench"
   expect 64 "-b"              -- "$BIN/lm-bench" --preset seed -b 0
