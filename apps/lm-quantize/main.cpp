@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
   app.add_flag("--embedding", qo.embedding, "Also quantize the embedding table (int8, one scale per row)");
   app.add_option("--keep", qo.keep, "Leave this weight in fp32 (repeatable), e.g. --keep decoder.weight");
   std::vector<std::string> bits_for;
+  double max_size_mb = 0;
+  app.add_option("--max-size", max_size_mb, "Size budget in MB (10^6 bytes): choose fp32, int8 or 4 bits per weight "
+                                            "matrix for the least summed error that fits (ignores --bits, --bits-for, "
+                                            "--keep, --embedding)");
   app.add_option("--bits", qo.bits, "Weight bits: 8 (int8, per row) or 4 (symmetric, a scale per row and group)")
       ->capture_default_str();
   app.add_option("--group", qo.group, "4-bit group size along the inputs: a multiple of 8 dividing them (0: the largest "
@@ -60,6 +64,22 @@ int main(int argc, char** argv) {
     for (const auto& [k, b] : qo.bits_for)
       if (!is_quantizable_name(ck.config, k))
         throw_usage("--bits-for " + k + ": not a weight matrix of this model (" + quantizable_names(ck.config) + ")");
+    nlohmann::json plan_json;
+    if (app.count("--max-size")) {
+      if (!(max_size_mb > 0)) throw_usage("--max-size must be a positive number of MB");
+      const SizePlan plan = plan_for_size(ck, qo, static_cast<std::uint64_t>(max_size_mb * 1e6));
+      qo = plan.options;
+      cli::log_info(fmt::format("size budget {:.3f} MB: least summed error {:.4f} at a predicted {:.3f} MB", max_size_mb,
+                                plan.error, plan.predicted_bytes / 1e6));
+      plan_json = nlohmann::json::array();
+      for (const auto& c : plan.choices) {
+        cli::log_info(fmt::format("  {:>22}: {:>4} | error {:.4f} | {:8.3f} MB", c.name,
+                                  c.bits == 32 ? std::string("fp32") : fmt::format("{}-bit", c.bits), c.error, c.bytes / 1e6));
+        plan_json.push_back({{"name", c.name}, {"bits", c.bits}, {"error", c.error}, {"bytes", c.bytes}});
+      }
+      plan_json = {{"max_bytes", static_cast<std::uint64_t>(max_size_mb * 1e6)}, {"predicted_bytes", plan.predicted_bytes},
+                   {"error", plan.error}, {"choices", plan_json}};
+    }
     QuantizeResult r = quantize_checkpoint(ck, qo);
     r.checkpoint.provenance["quantized_from"] = {{"path", in}, {"sha256", sha256_file(in)}};
     const std::size_t n = r.tensors.size();
@@ -96,6 +116,14 @@ int main(int argc, char** argv) {
                         {"group", qo.group},
                         {"seconds", secs}};
     j.update(r.to_json());
+    if (!plan_json.is_null()) {
+      plan_json["actual_bytes"] = fout;
+      j["size_plan"] = plan_json;
+      cli::log_info(fmt::format("size budget: predicted {:.3f} MB, written {:.3f} MB", plan_json["predicted_bytes"].get<double>() / 1e6,
+                                fout / 1e6));
+      if (static_cast<std::uint64_t>(fout) > plan_json["max_bytes"].get<std::uint64_t>())
+        throw Error(ErrorKind::Internal, "the written file exceeds the size budget (the prediction was wrong)");
+    }
     cli::emit_json(j, report);
     return 0;
   });

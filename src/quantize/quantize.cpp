@@ -164,4 +164,74 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   return res;
 }
 
+SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes) {
+  if (in.config.tied) throw_usage("a size budget for a tied model is not supported yet: choose --bits yourself");
+  const auto specs = param_specs(in.config);
+  // the file's fixed part: everything but the weight matrices (biases, header, vocabulary, metadata)
+  const std::string fp32_file = serialize_checkpoint(in);
+  std::uint64_t fixed = fp32_file.size() + 4096;  // + the quantization metadata (a few kB)
+  struct Option {
+    int bits;
+    double error;
+    std::uint64_t bytes;
+  };
+  std::vector<std::string> names;
+  std::vector<std::vector<Option>> opts;
+  for (const auto& s : specs) {
+    if (!s.quantizable) continue;
+    const Tensor& t = in.tensor(s.name);
+    const std::int64_t N = t.dim(0), K = t.dim(1);
+    fixed -= t.nbytes();
+    std::vector<Option> o{{32, 0.0, t.nbytes()}};
+    const QuantizedWeight q8 = quantize_weight(t.data<float>(), N, K, base.granularity, s.name);
+    o.push_back({8, q8.rel_rms_err, static_cast<std::uint64_t>(N * K + 4 * q8.scale.size())});
+    const std::int64_t G = base.group ? base.group : default_group4(K);
+    if (G >= 8 && G % 8 == 0 && K % G == 0) {
+      const QuantizedWeight4 q4 = quantize_weight4(t.data<float>(), N, K, G, s.name);
+      o.push_back({4, q4.rel_rms_err, static_cast<std::uint64_t>(N * (K / 2) + 2 * N * (K / G))});
+    }
+    names.push_back(s.name);
+    opts.push_back(std::move(o));
+  }
+  // every combination, as a mixed-radix counter
+  std::vector<std::size_t> pick(names.size(), 0), best;
+  double best_err = 0;
+  std::uint64_t best_bytes = 0, min_bytes = fixed;
+  for (const auto& o : opts) {
+    std::uint64_t m = o[0].bytes;
+    for (const auto& x : o) m = std::min(m, x.bytes);
+    min_bytes += m;
+  }
+  for (;;) {
+    double err = 0;
+    std::uint64_t bytes = fixed;
+    for (std::size_t i = 0; i < names.size(); ++i) err += opts[i][pick[i]].error, bytes += opts[i][pick[i]].bytes;
+    if (bytes <= max_bytes && (best.empty() || err < best_err || (err == best_err && bytes < best_bytes)))
+      best = pick, best_err = err, best_bytes = bytes;
+    std::size_t i = 0;
+    while (i < pick.size() && ++pick[i] == opts[i].size()) pick[i++] = 0;
+    if (i == pick.size()) break;
+  }
+  if (best.empty())
+    throw_usage(fmt::format("no choice of fp32, int8 and 4-bit tensors fits in {:.3f} MB: the smallest is about {:.3f} MB",
+                            double(max_bytes) / 1e6, double(min_bytes) / 1e6));
+  SizePlan plan;
+  plan.options = base;
+  plan.options.bits = 8;
+  plan.options.keep.clear();
+  plan.options.bits_for.clear();
+  plan.options.embedding = false;
+  plan.predicted_bytes = best_bytes;
+  plan.error = best_err;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const Option& o = opts[i][best[i]];
+    plan.choices.push_back({names[i], o.bits, o.error, o.bytes});
+    const bool emb = names[i] == find_param(specs, in.config, ParamRole::Embedding).name;
+    if (emb) plan.options.embedding = o.bits != 32;
+    if (o.bits == 32 && !emb) plan.options.keep.push_back(names[i]);
+    if (o.bits != 32) plan.options.bits_for[names[i]] = o.bits;
+  }
+  return plan;
+}
+
 }  // namespace wordlm

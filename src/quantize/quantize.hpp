@@ -45,6 +45,27 @@ struct QuantizeResult {
 // True when `name` is a weight matrix of cfg that may be quantized (or kept in fp32).
 bool is_quantizable_name(const ModelConfig& cfg, const std::string& name);
 
+// A size budget (lm-quantize --max-size): each weight matrix at fp32, int8 or 4 bits, the
+// combination with the least summed error whose predicted file fits. The error of a choice is the
+// tensor's measured relative RMS weight error (0 for fp32); all 3^n combinations are tried (n is
+// 5 for a 2-layer model), so the choice is optimal for that measure and deterministic (ties: the
+// smaller file, then the earlier combination).
+struct SizeChoice {
+  std::string name;
+  int bits = 32;  // 32 (fp32), 8 or 4
+  double error = 0;
+  std::uint64_t bytes = 0;
+};
+struct SizePlan {
+  std::vector<SizeChoice> choices;
+  std::uint64_t predicted_bytes = 0;  // the whole file
+  double error = 0;                   // summed
+  QuantizeOptions options;            // what quantize_checkpoint is then given
+};
+// base: granularity and group size to use. Throws Usage if even the smallest choice exceeds
+// max_bytes (the message says how small it can get) or for a tied model (not supported yet).
+SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes);
+
 // Throws CheckpointError(AlreadyQuantized) for an int8 input, Usage for a bad `keep` name.
 QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt);
 

@@ -196,3 +196,30 @@ TEST_CASE("an independent Python reader opens a 4-bit checkpoint", "[quant4][che
   CHECK(j["tensors"]["rnn.weight_hh_l0_scale"]["sum"].get<double>() > 0);
   CHECK(nlohmann::json::parse(j["metadata"]["quantization"].get<std::string>())["int4_tensors"]["encoder.weight"]["group_size"] == 16);
 }
+
+TEST_CASE("a size budget picks the least-error mix that fits, deterministically, and says when none fits", "[quant4]") {
+  const Checkpoint base = model();
+  const std::uint64_t fp32 = serialize_checkpoint(base).size();
+  double last_err = 1e9;
+  for (double frac : {0.35, 0.5, 0.7, 1.5}) {
+    const auto budget = static_cast<std::uint64_t>(frac * double(fp32));
+    const SizePlan p = plan_for_size(base, {}, budget);
+    const SizePlan again = plan_for_size(base, {}, budget);
+    CHECK(p.options.bits_for == again.options.bits_for);
+    CHECK(p.options.keep == again.options.keep);
+    CHECK(p.predicted_bytes <= budget);
+    const std::uint64_t actual = serialize_checkpoint(quantize_checkpoint(base, p.options).checkpoint).size();
+    INFO("budget " << budget << " predicted " << p.predicted_bytes << " actual " << actual);
+    CHECK(actual <= budget);
+    CHECK(p.error <= last_err);  // a larger budget never costs accuracy
+    last_err = p.error;
+  }
+  CHECK(last_err == 0.0);  // the fp32 budget keeps everything fp32
+  try {
+    plan_for_size(base, {}, fp32 / 20);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Usage);
+    CHECK(std::string(e.what()).find("smallest") != std::string::npos);
+  }
+}
