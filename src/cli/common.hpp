@@ -1,4 +1,4 @@
-// What the four tools share at the command-line level (and nothing below the apps uses):
+// What the tools share at the command-line level (and nothing below the apps uses):
 // running a tool with uniform error handling and exit codes, logging and progress on stderr,
 // SIGINT as a stop request, results to stdout or an --output file.
 #pragma once

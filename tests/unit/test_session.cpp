@@ -207,6 +207,17 @@ TEST_CASE("a prompt fed in one pass gives the same next-token distribution as fe
     INFO(m.describe() << ": max difference " << worst);
     CHECK(worst <= (m.any_int8() ? 0.0 : 1e-5));
     CHECK(whole.position() == 7);
+    // a context longer than the feed window (256 steps) runs in windows: the same distribution
+    std::vector<std::int32_t> longer(600);
+    for (std::size_t i = 0; i < longer.size(); ++i) longer[i] = static_cast<std::int32_t>((i * 37) % kV);
+    DecodeSession w1(m, pool), w2(m, pool);
+    const auto la = w1.feed(longer);
+    std::span<const float> lb;
+    for (std::size_t i = 0; i < longer.size(); i += 100) lb = w2.feed(std::span(longer).subspan(i, 100));
+    double wl = 0;
+    for (std::size_t v = 0; v < la.size(); ++v) wl = std::max(wl, double(std::abs(la[v] - lb[v])));
+    CHECK(wl <= (m.any_int8() ? 0.0 : 1e-5));
+    CHECK(w1.position() == 600);
     double sum = 0;
     for (float v : a) sum += std::exp(double(v));
     CHECK(sum == Approx(1.0).epsilon(1e-4));
