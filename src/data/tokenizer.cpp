@@ -12,6 +12,7 @@
 
 #include "core/sha256.hpp"
 #include "core/utf8.hpp"
+#include "data/lines.hpp"
 
 namespace wordlm {
 
@@ -29,46 +30,17 @@ class LineSink {
   void line(std::string_view s) {
     ++st_.lines;
     if (st_.lines == 1 && s.size() >= 3 && s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
-    if (const void* nul = std::memchr(s.data(), 0, s.size())) {
-      auto col = static_cast<const char*>(nul) - s.data() + 1;
-      throw CorpusError(CorpusErrc::NulByte, ErrorKind::Data,
-                        name_ + ":" + std::to_string(st_.lines) + ":" + std::to_string(col) + ": NUL byte in text");
+    // the one splitter (data/lines.hpp) that lm-score and lm-generate use too
+    if (auto bad = for_each_word(s, [this](std::string_view w) { emit(w); })) {
+      const bool nul = bad->what == "NUL byte";
+      throw CorpusError(nul ? CorpusErrc::NulByte : CorpusErrc::InvalidUtf8, ErrorKind::Data,
+                        name_ + ":" + std::to_string(st_.lines) + ":" + std::to_string(bad->column) + ": " +
+                            (nul ? std::string("NUL byte in text") : bad->what));
     }
-    split(s);
     on_eol_();
   }
 
  private:
-  void split(std::string_view s) {
-    std::size_t i = 0, start = 0;
-    bool in_word = false;
-    while (i < s.size()) {
-      const auto b = static_cast<unsigned char>(s[i]);
-      std::size_t len = 1;
-      bool space;
-      if (b < 0x80) {
-        space = utf8::is_space(b);
-      } else {
-        char32_t cp;
-        len = utf8::decode(s, i, &cp);
-        if (len == 0)
-          throw CorpusError(CorpusErrc::InvalidUtf8, ErrorKind::Data,
-                            name_ + ":" + std::to_string(st_.lines) + ":" + std::to_string(i + 1) +
-                                ": invalid UTF-8 (byte 0x" + hex(b) + ")");
-        space = utf8::is_space(cp);
-      }
-      if (space) {
-        if (in_word) emit(s.substr(start, i - start));
-        in_word = false;
-      } else if (!in_word) {
-        in_word = true;
-        start = i;
-      }
-      i += len;
-    }
-    if (in_word) emit(s.substr(start));
-  }
-
   void emit(std::string_view w) {
     ++st_.tokens;
     if (!opts_.lowercase) {
@@ -79,11 +51,6 @@ class LineSink {
     for (auto& c : lower_)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     on_token_(lower_);
-  }
-
-  static std::string hex(unsigned b) {
-    const char* d = "0123456789abcdef";
-    return {d[b >> 4], d[b & 15]};
   }
 
   const std::string& name_;
