@@ -45,6 +45,30 @@ void BM_int8_gemm(benchmark::State& st) {
   st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// 4-bit grouped GEMM on the same shapes (args M, N, K, G), codes in [-7, 7] as the quantizer writes.
+void BM_int4_gemm(benchmark::State& st) {
+  const std::int64_t M = st.range(0), N = st.range(1), K = st.range(2), G = st.range(3);
+  Rng rng(1);
+  std::vector<std::int8_t> w(static_cast<std::size_t>(N * K));
+  for (auto& v : w) v = static_cast<std::int8_t>(static_cast<int>(rng.below(15)) - 7);
+  std::vector<float> scale(static_cast<std::size_t>(N * (K / G)), 0.01f);
+  PackedI4 p;
+  pack_i4(w.data(), scale.data(), N, K, G, p);
+  std::vector<std::uint8_t> qa(static_cast<std::size_t>(M * K), 77);
+  std::vector<float> sa(static_cast<std::size_t>(M), 0.1f), y(static_cast<std::size_t>(M * N));
+  std::vector<std::int32_t> zp(static_cast<std::size_t>(M), 3);
+  Gemm4Args a;
+  a.qa = qa.data(), a.lda = K, a.M = M, a.w = &p, a.g0 = 0, a.g1 = p.groups();
+  a.sa = sa.data(), a.zpa = zp.data(), a.y = y.data(), a.ldy = N, a.y_cols = N;
+  const auto& t = active();
+  for (auto _ : st) {
+    t.gemm4_f32(a);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["weight_GBps"] = benchmark::Counter(double(N * K) / 2, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_fp32_packed(benchmark::State& st) {
   const std::int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   Rng rng(2);
@@ -62,6 +86,26 @@ void BM_fp32_packed(benchmark::State& st) {
   }
   st.counters["weight_GBps"] = benchmark::Counter(double(4 * N * K), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// This machine's peaks, the rows every kernel's rate reads against (see kernels.hpp): the int8
+// core (u7 x s8 -> int32, GMACps) and fp32 FMA (GMACps = 8-lane FMAs x 8), on registers only.
+void BM_peak_int8(benchmark::State& st) {
+  std::int32_t sink = 0;
+  std::int64_t macs = 0;
+  for (auto _ : st) macs = avx2_peak_i8(1 << 16, &sink);
+  benchmark::DoNotOptimize(sink);
+  if (macs == 0) st.SkipWithError("no AVX2");
+  st.counters["GMACps"] = benchmark::Counter(double(macs), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_peak_fma(benchmark::State& st) {
+  float sink = 0;
+  std::int64_t macs = 0;
+  for (auto _ : st) macs = avx2_peak_fma(1 << 16, &sink);
+  benchmark::DoNotOptimize(sink);
+  if (macs == 0) st.SkipWithError("no AVX2");
+  st.counters["GMACps"] = benchmark::Counter(double(macs), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_quantize_row(benchmark::State& st) {
@@ -150,7 +194,10 @@ BENCHMARK(BM_model_load)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_corpus_load)->Unit(benchmark::kMillisecond);
 
 // seed model: W_hh 2048x512 (GEMV per step), W_ih 2048x256 / 2048x512, decoder 5000x512
-BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200});
+BENCHMARK(BM_peak_int8);
+BENCHMARK(BM_peak_fma);
+BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({1, 800, 200})->Args({10, 10000, 200})->Args({1, 10000, 200});
+BENCHMARK(BM_int4_gemm)->Args({1, 2048, 512, 64})->Args({10, 2048, 256, 64})->Args({10, 5000, 512, 64})->Args({350, 10000, 200, 40})->Args({10, 800, 200, 40})->Args({1, 800, 200, 40})->Args({10, 10000, 200, 40})->Args({1, 10000, 200, 40});
 BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512});
 BENCHMARK(BM_quantize_row)->Arg(200)->Arg(512);
 BENCHMARK(BM_lstm_cell)->Arg(512);

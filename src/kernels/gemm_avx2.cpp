@@ -94,84 +94,116 @@ void avx2_gemm(const GemmArgs& a) {
 }
 
 // ---------------------------------------------------------------- 4-bit grouped GEMM
-// One row group (32 output rows) for MR activation rows: per K group, the int8 core on unpacked
-// nibbles (two k-quads per 32-byte load), then the group's float step of the epilogue. F32: out
-// holds v (before * sa); else the int32 accumulators are stored per group.
-template <int MR, bool F32>
-inline void group4_kernel(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg, float (&v)[MR][4][8]) {
-  const PackedI4& w = *ar.w;
-  const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-  const std::uint8_t* wg = w.data.data() + rg * kGroupRows * w.K / 2;
-  const std::int64_t r0 = rg * kGroupRows, octets = w.G / 8;
-  static_for<MR>([&](auto m) { static_for<4>([&](auto s) { _mm256_store_ps(v[m][s], _mm256_setzero_ps()); }); });
-  for (std::int64_t g = 0; g < w.nG; ++g) {
-    __m256i acc[MR][4];
-    static_for<MR>([&](auto m) { static_for<4>([&](auto s) { acc[m][s] = _mm256_setzero_si256(); }); });
-    for (std::int64_t o = g * octets; o < (g + 1) * octets; ++o) {
-      __m256i alo[MR], ahi[MR];
+// Register block: MR activation rows x 8*NS weight rows (NS 8-row sub-panels of a 32-row group,
+// starting at sub-panel s0). Codes are at most 8 in magnitude, so a vpmaddubsw pair is at most
+// 2 * 127 * 8 = 2032 and up to 16 pairs add in int16 without overflow: the products of up to 8
+// k-octets (64 k) accumulate with vpaddw, and only then widen to int32 (vpmaddwd by ones) - half
+// the multiplier work of the int8 core per product. The integers are the reference's exactly; the
+// float steps of the epilogue (per group, in order) are the contract's.
+constexpr std::int64_t kI16Octets = 8;  // k-octets whose pair sums fit int16: 16 * 2032 <= 32767
+
+// acc16[m][s] += the products of k-octets [o0, o1) (at most kI16Octets of them).
+template <int MR, int NS>
+inline __attribute__((always_inline)) void gemm4_octets(const std::uint8_t* const (&qa)[MR], const std::uint8_t* wg,
+                                                       std::int64_t o0, std::int64_t o1, __m256i (&acc16)[MR][NS]) {
+  const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+  for (std::int64_t o = o0; o < o1; ++o) {
+    const __m256i* wo = reinterpret_cast<const __m256i*>(wg + o * 128);
+    static_for<NS>([&](auto s) {
+      const __m256i raw = _mm256_load_si256(wo + s);
+      const __m256i wlo = _mm256_sub_epi8(_mm256_and_si256(raw, low), eight);
+      const __m256i whi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low), eight);
       static_for<MR>([&](auto m) {
         std::int32_t lo4, hi4;
-        std::memcpy(&lo4, ar.qa + (m0 + m) * ar.lda + 8 * o, 4);
-        std::memcpy(&hi4, ar.qa + (m0 + m) * ar.lda + 8 * o + 4, 4);
-        alo[m] = _mm256_set1_epi32(lo4);
-        ahi[m] = _mm256_set1_epi32(hi4);
+        std::memcpy(&lo4, qa[m] + 8 * o, 4);
+        std::memcpy(&hi4, qa[m] + 8 * o + 4, 4);
+        acc16[m][s] = _mm256_add_epi16(acc16[m][s], _mm256_maddubs_epi16(_mm256_set1_epi32(lo4), wlo));
+        acc16[m][s] = _mm256_add_epi16(acc16[m][s], _mm256_maddubs_epi16(_mm256_set1_epi32(hi4), whi));
       });
-      const __m256i* wo = reinterpret_cast<const __m256i*>(wg + o * 128);
-      static_for<4>([&](auto s) {
-        const __m256i raw = _mm256_load_si256(wo + s);
-        const __m256i wlo = _mm256_sub_epi8(_mm256_and_si256(raw, low), eight);
-        const __m256i whi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low), eight);
-        static_for<MR>([&](auto m) {
-          const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo[m], wlo), ones),
-                                             _mm256_madd_epi16(_mm256_maddubs_epi16(ahi[m], whi), ones));
-          acc[m][s] = _mm256_add_epi32(acc[m][s], p);
-        });
+    });
+  }
+}
+
+template <int MR, int NS, bool F32>
+inline void gemm4_block(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg, int s0) {
+  const PackedI4& w = *ar.w;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const std::uint8_t* wg = w.data.data() + rg * kGroupRows * w.K / 2 + s0 * 32;
+  const std::int64_t r0 = rg * kGroupRows + s0 * 8, octets = w.G / 8;
+  const std::uint8_t* qa[MR];
+  static_for<MR>([&](auto m) { qa[m] = ar.qa + (m0 + m) * ar.lda; });
+  alignas(32) float v[MR][NS][8];
+  static_for<MR>([&](auto m) { static_for<NS>([&](auto s) { _mm256_store_ps(v[m][s], _mm256_setzero_ps()); }); });
+  for (std::int64_t g = 0; g < w.nG; ++g) {
+    __m256i acc[MR][NS];  // int32
+    __m256i acc16[MR][NS];
+    static_for<MR>([&](auto m) { static_for<NS>([&](auto s) { acc16[m][s] = _mm256_setzero_si256(); }); });
+    const std::int64_t o_end = (g + 1) * octets;
+    gemm4_octets<MR, NS>(qa, wg, g * octets, std::min(o_end, g * octets + kI16Octets), acc16);
+    static_for<MR>([&](auto m) { static_for<NS>([&](auto s) { acc[m][s] = _mm256_madd_epi16(acc16[m][s], ones); }); });
+    for (std::int64_t o0 = g * octets + kI16Octets; o0 < o_end; o0 += kI16Octets) {  // groups over 64 only
+      static_for<MR>([&](auto m) { static_for<NS>([&](auto s) { acc16[m][s] = _mm256_setzero_si256(); }); });
+      gemm4_octets<MR, NS>(qa, wg, o0, std::min(o_end, o0 + kI16Octets), acc16);
+      static_for<MR>([&](auto m) {
+        static_for<NS>([&](auto s) { acc[m][s] = _mm256_add_epi32(acc[m][s], _mm256_madd_epi16(acc16[m][s], ones)); });
       });
     }
     static_for<MR>([&](auto m) {
       if constexpr (F32) {
         const __m256i zp = _mm256_set1_epi32(ar.zpa[m0 + m]);
-        static_for<4>([&](auto s) {
+        static_for<NS>([&](auto s) {
           const std::size_t i = static_cast<std::size_t>(g * w.Np + r0 + 8 * s);
           const __m256i colsum = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.colsum.data() + i));
           const __m256 c = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[m][s], _mm256_mullo_epi32(zp, colsum)));
           _mm256_store_ps(v[m][s], _mm256_add_ps(_mm256_load_ps(v[m][s]), _mm256_mul_ps(c, _mm256_load_ps(w.scale.data() + i))));
         });
       } else {
-        static_for<4>([&](auto s) {
+        static_for<NS>([&](auto s) {
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar.acc + ((m0 + m) * w.nG + g) * ar.ldacc + r0 + 8 * s), acc[m][s]);
         });
       }
     });
   }
-}
-
-template <int MR, bool F32>
-inline void gemm4_rows(const Gemm4Args& a, std::int64_t m0, std::int64_t rg) {
-  alignas(32) float v[MR][4][8];
-  group4_kernel<MR, F32>(a, m0, rg, v);
   if constexpr (F32) {
     for (int m = 0; m < MR; ++m) {
       const std::int64_t mm = m0 + m;
-      const __m256 sa = _mm256_set1_ps(a.sa[mm]);
-      for (int s = 0; s < 4; ++s) {
-        const std::int64_t r = rg * kGroupRows + 8 * s;
-        if (r >= a.y_cols) break;
-        finish8(_mm256_mul_ps(_mm256_load_ps(v[m][s]), sa), a.addend ? a.addend + mm * a.ld_add : nullptr, a.bias,
-                a.y + mm * a.ldy, r, a.y_cols);
+      const __m256 sa = _mm256_set1_ps(ar.sa[mm]);
+      for (int s = 0; s < NS; ++s) {
+        const std::int64_t r = r0 + 8 * s;
+        if (r >= ar.y_cols) break;
+        finish8(_mm256_mul_ps(_mm256_load_ps(v[m][s]), sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias,
+                ar.y + mm * ar.ldy, r, ar.y_cols);
       }
     }
   }
 }
 
+// One activation row (decode, recurrent steps) takes a whole 32-row group per pass (fewer loop
+// and epilogue overheads per weight); more rows go 4 at a time over 16-row halves (8 int16
+// accumulators stay in registers). Tried for one row and not kept (no faster within the noise
+// of the micro-benchmarks at 1 x 800 x 200, 1 x 10000 x 200 and 1 x 2048 x 512): offset nibbles
+// u = w + 8 used without the unpacking subtraction, the offset restored exactly from the row's
+// activation sums per group (separate low/high int16 accumulators).
 template <bool F32>
 void avx2_gemm4(const Gemm4Args& a) {
   const std::int64_t g1 = std::min(a.g1, a.w->groups());
   for (std::int64_t rg = a.g0; rg < g1; ++rg) {
     if (F32 && rg * kGroupRows >= a.y_cols) break;
-    std::int64_t m = 0;
-    for (; m + 2 <= a.M; m += 2) gemm4_rows<2, F32>(a, m, rg);
-    if (m < a.M) gemm4_rows<1, F32>(a, m, rg);
+    if (a.M == 1) {
+      gemm4_block<1, 4, F32>(a, 0, rg, 0);
+      continue;
+    }
+    for (int s0 = 0; s0 < 4; s0 += 2) {
+      if (F32 && rg * kGroupRows + s0 * 8 >= a.y_cols) break;
+      std::int64_t m = 0;
+      for (; m + 4 <= a.M; m += 4) gemm4_block<4, 2, F32>(a, m, rg, s0);
+      switch (a.M - m) {
+        case 3: gemm4_block<3, 2, F32>(a, m, rg, s0); break;
+        case 2: gemm4_block<2, 2, F32>(a, m, rg, s0); break;
+        case 1: gemm4_block<1, 2, F32>(a, m, rg, s0); break;
+        default: break;
+      }
+    }
   }
 }
 
@@ -294,6 +326,55 @@ bool avx2_dot_u8s8_saturating(const std::uint8_t* a, const std::int8_t* w, std::
   for (; i < n; ++i) sum += static_cast<std::int32_t>(a[i]) * w[i];
   *out = sum;
   return true;
+}
+
+// Peak loops, on registers only. The int8 one is written in assembly: from intrinsics GCC keeps
+// the accumulators of such a loop on the stack, and the store-to-load chains then measure the
+// store forwarding, not the multipliers. 8 independent accumulators, 3 rotating temporaries.
+std::int64_t avx2_peak_i8(std::int64_t iters, std::int32_t* sink) {
+  if (!cpu_has_avx2_fma()) return 0;
+  alignas(32) std::int32_t out[8];
+  const std::int64_t n0 = iters;
+  const __m256i a = _mm256_set1_epi8(100), w = _mm256_set1_epi8(-3), ones = _mm256_set1_epi16(1);
+  asm volatile(
+      "vpxor %%ymm5, %%ymm5, %%ymm5\n\tvpxor %%ymm6, %%ymm6, %%ymm6\n\tvpxor %%ymm7, %%ymm7, %%ymm7\n\t"
+      "vpxor %%ymm8, %%ymm8, %%ymm8\n\tvpxor %%ymm9, %%ymm9, %%ymm9\n\tvpxor %%ymm10, %%ymm10, %%ymm10\n\t"
+      "vpxor %%ymm11, %%ymm11, %%ymm11\n\tvpxor %%ymm12, %%ymm12, %%ymm12\n\t"
+      "test %[n], %[n]\n\tjle 2f\n"
+      "1:\n\t"
+#define WORDLM_PEAK_STEP(ACC, T)                                  \
+  "vpmaddubsw %[w], %[a], %%ymm" #T "\n\t"                          \
+  "vpmaddwd %[ones], %%ymm" #T ", %%ymm" #T "\n\t"                  \
+  "vpaddd %%ymm" #T ", %%ymm" #ACC ", %%ymm" #ACC "\n\t"
+      WORDLM_PEAK_STEP(5, 13) WORDLM_PEAK_STEP(6, 14) WORDLM_PEAK_STEP(7, 15) WORDLM_PEAK_STEP(8, 13)
+      WORDLM_PEAK_STEP(9, 14) WORDLM_PEAK_STEP(10, 15) WORDLM_PEAK_STEP(11, 13) WORDLM_PEAK_STEP(12, 14)
+#undef WORDLM_PEAK_STEP
+      "dec %[n]\n\tjnz 1b\n"
+      "2:\n\t"
+      "vpaddd %%ymm6, %%ymm5, %%ymm5\n\tvpaddd %%ymm8, %%ymm7, %%ymm7\n\tvpaddd %%ymm10, %%ymm9, %%ymm9\n\t"
+      "vpaddd %%ymm12, %%ymm11, %%ymm11\n\tvpaddd %%ymm7, %%ymm5, %%ymm5\n\tvpaddd %%ymm11, %%ymm9, %%ymm9\n\t"
+      "vpaddd %%ymm9, %%ymm5, %%ymm5\n\tvmovdqa %%ymm5, %[out]\n\t"
+      : [n] "+r"(iters), [out] "=m"(out)
+      : [a] "x"(a), [w] "x"(w), [ones] "x"(ones)
+      : "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+  *sink = out[0];
+  return n0 > 0 ? n0 * 8 * 32 : 0;
+}
+
+// acc = acc * x + y: every chain differs (different starting values), so none can be merged.
+std::int64_t avx2_peak_fma(std::int64_t iters, float* sink) {
+  if (!cpu_has_avx2_fma()) return 0;
+  constexpr int kAcc = 12;
+  __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f), acc[kAcc];
+  static_for<kAcc>([&](auto i) { acc[i] = _mm256_set1_ps(0.01f * (i + 1)); });
+  for (std::int64_t it = 0; it < iters; ++it) {
+    asm volatile("" : "+x"(x), "+x"(y));
+    static_for<kAcc>([&](auto i) { acc[i] = _mm256_fmadd_ps(acc[i], x, y); });
+  }
+  __m256 s = acc[0];
+  static_for<kAcc - 1>([&](auto i) { s = _mm256_add_ps(s, acc[i + 1]); });
+  *sink = _mm256_cvtss_f32(s);
+  return iters * kAcc * 8;
 }
 
 }  // namespace wordlm::kernels

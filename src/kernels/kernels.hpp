@@ -32,7 +32,9 @@
 //     v = 0; for g = 0..nG-1: v = v + float(acc_g - zp[m] * colsum_g[r]) * sw_g[r];
 //     y = v * sa[m] (+ addend) (+ bias)
 //   w: codes in [-8, 7] (the quantizer writes [-7, 7]); the 7-bit activation argument above holds
-//   a fortiori (a pair is at most 2*127*8). qa as for int8, with lda >= K.
+//   a fortiori (a pair is at most 2*127*8 = 2032). That bound also lets the AVX2 kernel add the
+//   vpmaddubsw pairs of up to 8 k-octets (16 pairs, at most 32512) in int16 before widening once
+//   with vpmaddwd: half the multiplier work of the int8 core, still exact. qa as for int8, lda >= K.
 // ---- PackedI4 layout: rows padded to Np = 32 * ceil(N / 32); row group g holds 32 * K / 2 bytes;
 //   inside it, k-octet o (k = 8o..8o+7) is 128 bytes: for sub-panel s = 0..3 and column c = 0..7
 //   (row r = 32g + 8s + c), byte o*128 + s*32 + c*4 + j (j = 0..3) holds w[r][8o + j] + 8 in its
@@ -204,6 +206,13 @@ QParams qparams_u7(float lo, float hi) noexcept;
 // exactly as the GEMM would do it (AVX2 only; returns false if unavailable). It exists to show,
 // in a test, what the 7-bit restriction prevents: pairs above 32767 saturate.
 bool avx2_dot_u8s8_saturating(const std::uint8_t* a, const std::int8_t* w, std::int64_t n, std::int32_t* out);
+
+// Diagnostics: this machine's peaks, for the micro-benchmarks' peak rows. Each runs `iters`
+// iterations of its core on registers only (no memory traffic) and returns the multiply-adds
+// done (0 without AVX2): avx2_peak_i8 is the int8 GEMM's core (vpmaddubsw + vpmaddwd + vpaddd on
+// 32 u7 x s8 products), avx2_peak_fma is 8-lane FMA. `sink` keeps the results alive.
+std::int64_t avx2_peak_i8(std::int64_t iters, std::int32_t* sink);
+std::int64_t avx2_peak_fma(std::int64_t iters, float* sink);
 
 // Internal: the per-ISA tables.
 extern const Table kScalarTable;
