@@ -1,10 +1,12 @@
 // Kernel contract: the raw-pointer compute kernels under the model, one table per ISA.
 //
-// The scalar table ("scalar") is the specification and the fallback on any CPU; the AVX2 table
-// must produce *identical* results: equal int32 accumulators for the int8 GEMM, and bit-equal
-// floats for the epilogue, activation quantization and every fp32 elementwise kernel (the same
-// IEEE operations in the same order; see mathfn.hpp). active() picks AVX2 when the CPU has
-// AVX2+FMA, unless WORDLM_FORCE_ISA=scalar (or =avx2 to insist) says otherwise.
+// The scalar table ("scalar") is the specification and the fallback on any CPU; the AVX2 and
+// AVX-512 tables must produce *identical* results: equal int32 accumulators for the int8 and
+// 4-bit GEMMs, and bit-equal floats for the epilogues, activation quantization and every fp32
+// elementwise kernel (the same IEEE operations in the same order; see mathfn.hpp). active()
+// picks the widest table the CPU runs (AVX-512 with VNNI, else AVX2 + FMA, else scalar), unless
+// WORDLM_FORCE_ISA=scalar, =avx2 or =avx512 says otherwise (a table the CPU cannot run falls back
+// to the widest it can).
 //
 // ---- int8 GEMM:  y[m][r] = float(acc[m][r] - zp[m] * colsum[r]) * (sa[m] * sw[r]) (+ add) (+ bias)
 //   acc[m][r] = sum_k qa[m][k] * w[r][k], computed in int32 exactly.
@@ -61,9 +63,10 @@
 
 namespace wordlm::kernels {
 
-enum class Isa { Scalar, Avx2 };
+enum class Isa { Scalar, Avx2, Avx512 };
 const char* isa_name(Isa isa) noexcept;
 bool cpu_has_avx2_fma() noexcept;
+bool cpu_has_avx512_vnni() noexcept;  // AVX-512 F, BW, DQ, VL and VNNI (and AVX2 + FMA)
 
 inline constexpr std::int64_t kGroupRows = 32;
 inline constexpr std::int64_t kMaxK = 131072;
@@ -188,6 +191,7 @@ struct Table {
 };
 
 const Table& table(Isa isa);  // throws Usage if the CPU cannot run that ISA
+std::vector<const Table*> available_tables();  // scalar first, then every SIMD table this CPU runs
 const Table& active() noexcept;
 Isa active_isa() noexcept;
 
@@ -216,6 +220,7 @@ std::int64_t avx2_peak_fma(std::int64_t iters, float* sink);
 
 // Internal: the per-ISA tables.
 extern const Table kScalarTable;
-const Table* avx2_table() noexcept;  // nullptr when built without AVX2 support
+const Table* avx2_table() noexcept;    // nullptr when built without AVX2 support
+const Table* avx512_table() noexcept;  // the AVX-512 GEMMs over the AVX2 elementwise kernels
 
 }  // namespace wordlm::kernels

@@ -19,7 +19,12 @@ using namespace wordlm::kernels;
 
 namespace {
 
-const Table* simd() { return cpu_has_avx2_fma() ? &table(Isa::Avx2) : nullptr; }
+// The SIMD tables this CPU runs (AVX2, AVX-512); each is compared with the scalar reference.
+std::vector<const Table*> simd_tables() {
+  auto t = available_tables();
+  t.erase(t.begin());
+  return t;
+}
 
 std::vector<std::int8_t> random_weights(Rng& rng, std::int64_t n) {
   std::vector<std::int8_t> w(static_cast<std::size_t>(n));
@@ -57,8 +62,7 @@ void check_gemm_exact(const std::vector<std::uint8_t>& qa, std::int64_t lda, std
       REQUIRE(static_cast<double>(acc) == accf);
       want[static_cast<std::size_t>(m * c.N + n)] = static_cast<std::int32_t>(acc);
     }
-  for (const Table* t : {&table(Isa::Scalar), simd()}) {
-    if (!t) continue;
+  for (const Table* t : available_tables()) {
     std::vector<std::int32_t> got(static_cast<std::size_t>(c.M * p.Np), -7);
     GemmArgs a;
     a.qa = qa.data() + offset;
@@ -81,9 +85,12 @@ void check_gemm_exact(const std::vector<std::uint8_t>& qa, std::int64_t lda, std
 
 }  // namespace
 
-TEST_CASE("WORDLM_FORCE_ISA=scalar selects the reference kernels", "[kernels]") {
+TEST_CASE("WORDLM_FORCE_ISA selects the reference kernels or a SIMD table, else the widest one runs", "[kernels]") {
   const char* env = std::getenv("WORDLM_FORCE_ISA");
-  if (env && std::string(env) == "scalar") CHECK(active_isa() == Isa::Scalar);
+  const std::string want = env ? env : "";
+  if (want == "scalar") CHECK(active_isa() == Isa::Scalar);
+  else if (want == "avx2" && cpu_has_avx2_fma()) CHECK(active_isa() == Isa::Avx2);
+  else if (cpu_has_avx512_vnni()) CHECK(active_isa() == Isa::Avx512);  // the widest table by default
   else if (cpu_has_avx2_fma()) CHECK(active_isa() == Isa::Avx2);
 }
 
@@ -191,8 +198,8 @@ TEST_CASE("negative control: full-range u8 activations saturate vpmaddubsw", "[k
 }
 
 TEST_CASE("int8 GEMM float epilogue is bit-identical across ISAs", "[kernels]") {
-  const Table* t2 = simd();
-  if (!t2) return;
+  const Table* t2 = GENERATE_COPY(from_range(simd_tables()));
+  INFO("isa " << isa_name(t2->isa));
   Rng rng(5);
   for (GemmCase c : {GemmCase{1, 5, 7}, GemmCase{2, 37, 64}, GemmCase{5, 100, 200}, GemmCase{4, 2048, 512}}) {
     const std::int64_t lda = (c.K + 3) / 4 * 4;
@@ -239,8 +246,7 @@ TEST_CASE("int8 GEMM float epilogue is bit-identical across ISAs", "[kernels]") 
 TEST_CASE("activation quantizer stays in 0..127 and round-trips within half a step", "[kernels]") {
   Rng rng(6);
   auto run = [&](std::vector<float> x) {
-    for (const Table* t : {&table(Isa::Scalar), simd()}) {
-      if (!t) continue;
+    for (const Table* t : available_tables()) {
       float lo, hi;
       REQUIRE(t->minmax(x.data(), static_cast<std::int64_t>(x.size()), &lo, &hi));
       const QParams q = qparams_u7(lo, hi);
@@ -288,7 +294,7 @@ TEST_CASE("activation quantizer is bit-identical across ISAs and flags NaN and I
     table(Isa::Scalar).minmax(x.data(), n, &lo1, &hi1);
     auto qp = qparams_u7(lo1, hi1);
     table(Isa::Scalar).quantize_u7(x.data(), n, qp.inv_scale, qp.zp, q1.data());
-    if (const Table* t = simd()) {
+    for (const Table* t : simd_tables()) {
       t->minmax(x.data(), n, &lo2, &hi2);
       CHECK(lo1 == lo2);
       CHECK(hi1 == hi2);
@@ -299,8 +305,8 @@ TEST_CASE("activation quantizer is bit-identical across ISAs and flags NaN and I
                       -std::numeric_limits<float>::infinity()}) {
       auto y = x;
       y[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(n)))] = bad;
-      for (const Table* t : {&table(Isa::Scalar), simd()})
-        if (t) CHECK_FALSE(t->minmax(y.data(), n, &lo1, &hi1));
+      for (const Table* t : available_tables())
+        CHECK_FALSE(t->minmax(y.data(), n, &lo1, &hi1));
     }
   }
 }
@@ -329,8 +335,8 @@ TEST_CASE("exp, tanh and sigmoid are accurate against libm", "[kernels]") {
 }
 
 TEST_CASE("fp32 elementwise kernels are bit-identical across ISAs", "[kernels]") {
-  const Table* t2 = simd();
-  if (!t2) return;
+  const Table* t2 = GENERATE_COPY(from_range(simd_tables()));
+  INFO("isa " << isa_name(t2->isa));
   const Table& t1 = table(Isa::Scalar);
   Rng rng(8);
   for (std::int64_t n = 1; n <= 70; ++n) {
@@ -367,8 +373,8 @@ TEST_CASE("fp32 elementwise kernels are bit-identical across ISAs", "[kernels]")
 }
 
 TEST_CASE("LSTM cell forward and backward are bit-identical across ISAs", "[kernels]") {
-  const Table* t2 = simd();
-  if (!t2) return;
+  const Table* t2 = GENERATE_COPY(from_range(simd_tables()));
+  INFO("isa " << isa_name(t2->isa));
   Rng rng(9);
   for (std::int64_t n = 1; n <= 40; ++n) {
     auto rnd = [&](float lo, float hi) {
@@ -425,7 +431,7 @@ TEST_CASE("fp32 packed GEMM is bit-identical across ISAs and matches a double re
           if (variant >= 2) ref += add[static_cast<std::size_t>(m * c.N + n)];
           REQUIRE(y1[static_cast<std::size_t>(m * c.N + n)] == Approx(ref).margin(1e-4));
         }
-      if (const Table* t2 = simd()) {
+      for (const Table* t2 : simd_tables()) {
         a.y = y2.data();
         t2->sgemm_packed(a);
         INFO("M " << c.M << " N " << c.N << " K " << c.K << " variant " << variant);

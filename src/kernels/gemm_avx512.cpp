@@ -1,0 +1,277 @@
+// AVX-512 GEMM kernels (AVX-512 F/BW/DQ/VL + VNNI): the int8 and 4-bit GEMMs on vpdpbusd and the
+// fp32 small-M GEMM on 16-lane FMA, over the very packed layouts the AVX2 kernels use (a 64-byte
+// load of a PackedI8 k-quad is 16 rows x 4 k; a PackedF32 k step is 16 rows), plus the AVX-512
+// dispatch table, whose elementwise entries are the AVX2 ones (already bit-identical to the
+// reference). Compiled with -mavx512* and reached only through the table after a CPUID check.
+//
+// Exactness: vpdpbusd adds four u8 x s8 products into an int32 lane with no 16-bit intermediate,
+// so the integers equal the reference's (the 7-bit activations are not needed here, but they keep
+// every ISA on the same integers). The float epilogues do the reference's operations in its
+// order, lane by lane: results are bit-identical to the scalar table and the AVX2 one.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "kernels/kernels.hpp"
+
+namespace wordlm::kernels {
+
+namespace {
+
+template <int N, class F>
+inline __attribute__((always_inline)) void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
+  (std::make_integer_sequence<int, N>{});
+}
+
+inline __m512i bcast4(const std::uint8_t* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// The end of every float epilogue for 16 outputs r..r+15 of one row: (+ addend) (+ bias), store;
+// outputs at or past y_cols are not touched.
+inline void finish16(__m512 v, const float* addend_row, const float* bias, float* y_row, std::int64_t r,
+                     std::int64_t y_cols) {
+  const std::int64_t n = std::min<std::int64_t>(16, y_cols - r);
+  const __mmask16 k = n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+  if (addend_row) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, addend_row + r));
+  if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + r));
+  _mm512_mask_storeu_ps(y_row + r, k, v);
+}
+
+// ---------------------------------------------------------------- int8 GEMM (VNNI)
+// MR activation rows x NG row groups (2 x 16 rows each), over all of K.
+template <int MR, int NG>
+inline __attribute__((always_inline)) void i8_block(const GemmArgs& ar, std::int64_t m0, std::int64_t rg, __m512i (&acc)[MR][2 * NG]) {
+  const PackedI8& w = *ar.w;
+  const std::int8_t* wg = w.data.data() + rg * kGroupRows * w.Kp;
+  const std::int64_t gstride = kGroupRows * w.Kp;
+  static_for<MR>([&](auto m) { static_for<2 * NG>([&](auto j) { acc[m][j] = _mm512_setzero_si512(); }); });
+  const std::uint8_t* qa = ar.qa + m0 * ar.lda;
+  const std::int64_t nq = w.Kp / 4;
+  for (std::int64_t q = 0; q < nq; ++q) {
+    __m512i wv[2 * NG];
+    static_for<2 * NG>([&](auto j) { wv[j] = _mm512_load_si512(wg + (j / 2) * gstride + q * 128 + (j % 2) * 64); });
+    static_for<MR>([&](auto m) {
+      const __m512i a = bcast4(qa + m * ar.lda + 4 * q);
+      static_for<2 * NG>([&](auto j) { acc[m][j] = _mm512_dpbusd_epi32(acc[m][j], a, wv[j]); });
+    });
+  }
+}
+
+template <int MR, int NG, bool F32>
+inline void i8_rows(const GemmArgs& ar, std::int64_t m0, std::int64_t rg) {
+  __m512i acc[MR][2 * NG];
+  i8_block<MR, NG>(ar, m0, rg, acc);
+  const PackedI8& w = *ar.w;
+  static_for<MR>([&](auto m) {
+    const std::int64_t mm = m0 + m;
+    if constexpr (F32) {
+      const __m512i zp = _mm512_set1_epi32(ar.zpa[mm]);
+      const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
+      static_for<2 * NG>([&](auto j) {
+        const std::int64_t r = rg * kGroupRows + 16 * j;
+        if (r >= ar.y_cols) return;
+        const __m512i colsum = _mm512_load_si512(w.colsum.data() + r);
+        const __m512 sw = _mm512_load_ps(w.scale.data() + r);
+        const __m512i centered = _mm512_sub_epi32(acc[m][j], _mm512_mullo_epi32(zp, colsum));
+        const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(centered), _mm512_mul_ps(sa, sw));
+        finish16(v, ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy, r, ar.y_cols);
+      });
+    } else {
+      static_for<2 * NG>([&](auto j) {
+        _mm512_storeu_si512(ar.acc + mm * ar.ldacc + rg * kGroupRows + 16 * j, acc[m][j]);
+      });
+    }
+  });
+}
+
+// One row (decode, recurrent steps): 4 groups (128 rows) per pass, 8 independent accumulators.
+// More rows: 6 at a time over one group (12 accumulators); the group's weights stay in L1 while
+// the row blocks pass over them. Measured (micro-benchmarks, M 10 and 350): 6 x 1 group 346-391
+// GMAC/s, 8 x 1 group 318-347, 6 x 2 groups (24 accumulators) 80-142 (GCC keeps them in memory).
+template <bool F32>
+void avx512_gemm(const GemmArgs& a) {
+  const std::int64_t g1 = std::min(a.g1, a.w->groups());
+  auto live = [&](std::int64_t g) { return !F32 || g * kGroupRows < a.y_cols; };
+  std::int64_t g = a.g0;
+  if (a.M == 1) {
+    for (; g + 4 <= g1 && live(g); g += 4) i8_rows<1, 4, F32>(a, 0, g);
+    for (; g < g1 && live(g); ++g) i8_rows<1, 1, F32>(a, 0, g);
+    return;
+  }
+  for (; g < g1 && live(g); ++g) {
+    std::int64_t m = 0;
+    for (; m + 6 <= a.M; m += 6) i8_rows<6, 1, F32>(a, m, g);
+    switch (a.M - m) {
+      case 5: i8_rows<5, 1, F32>(a, m, g); break;
+      case 4: i8_rows<4, 1, F32>(a, m, g); break;
+      case 3: i8_rows<3, 1, F32>(a, m, g); break;
+      case 2: i8_rows<2, 1, F32>(a, m, g); break;
+      case 1: i8_rows<1, 1, F32>(a, m, g); break;
+      default: break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- 4-bit grouped GEMM (VNNI)
+// MR rows x one 32-row group: per k-octet two 64-byte loads (16 rows x 8 k each), unpacked into
+// the int8 k-quad operands (low nibbles k 0..3, high nibbles k 4..7, minus 8), vpdpbusd; at the
+// end of each K group the contract's float step v += float(acc_g - zp * colsum_g) * sw_g.
+template <int MR, bool F32>
+inline void i4_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
+  const PackedI4& w = *ar.w;
+  const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+  const std::uint8_t* wg = w.data.data() + rg * kGroupRows * w.K / 2;
+  const std::int64_t r0 = rg * kGroupRows, octets = w.G / 8;
+  const std::uint8_t* qa = ar.qa + m0 * ar.lda;
+  __m512 v[MR][2];
+  static_for<MR>([&](auto m) { static_for<2>([&](auto j) { v[m][j] = _mm512_setzero_ps(); }); });
+  for (std::int64_t g = 0; g < w.nG; ++g) {
+    __m512i acc[MR][2];
+    static_for<MR>([&](auto m) { static_for<2>([&](auto j) { acc[m][j] = _mm512_setzero_si512(); }); });
+    for (std::int64_t o = g * octets; o < (g + 1) * octets; ++o) {
+      __m512i wlo[2], whi[2];
+      static_for<2>([&](auto j) {
+        const __m512i raw = _mm512_load_si512(wg + o * 128 + j * 64);
+        wlo[j] = _mm512_sub_epi8(_mm512_and_si512(raw, low), eight);
+        whi[j] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low), eight);
+      });
+      static_for<MR>([&](auto m) {
+        const __m512i alo = bcast4(qa + m * ar.lda + 8 * o), ahi = bcast4(qa + m * ar.lda + 8 * o + 4);
+        static_for<2>([&](auto j) {
+          acc[m][j] = _mm512_dpbusd_epi32(acc[m][j], alo, wlo[j]);
+          acc[m][j] = _mm512_dpbusd_epi32(acc[m][j], ahi, whi[j]);
+        });
+      });
+    }
+    static_for<MR>([&](auto m) {
+      if constexpr (F32) {
+        const __m512i zp = _mm512_set1_epi32(ar.zpa[m0 + m]);
+        static_for<2>([&](auto j) {
+          const std::int64_t i = g * w.Np + r0 + 16 * j;
+          const __m512i colsum = _mm512_load_si512(w.colsum.data() + i);
+          const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m][j], _mm512_mullo_epi32(zp, colsum)));
+          v[m][j] = _mm512_add_ps(v[m][j], _mm512_mul_ps(c, _mm512_load_ps(w.scale.data() + i)));
+        });
+      } else {
+        static_for<2>([&](auto j) {
+          _mm512_storeu_si512(ar.acc + ((m0 + m) * w.nG + g) * ar.ldacc + r0 + 16 * j, acc[m][j]);
+        });
+      }
+    });
+  }
+  if constexpr (F32) {
+    static_for<MR>([&](auto m) {
+      const std::int64_t mm = m0 + m;
+      const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
+      static_for<2>([&](auto j) {
+        const std::int64_t r = r0 + 16 * j;
+        if (r < ar.y_cols)
+          finish16(_mm512_mul_ps(v[m][j], sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy,
+                   r, ar.y_cols);
+      });
+    });
+  }
+}
+
+template <bool F32>
+void avx512_gemm4(const Gemm4Args& a) {
+  const std::int64_t g1 = std::min(a.g1, a.w->groups());
+  for (std::int64_t rg = a.g0; rg < g1; ++rg) {
+    if (F32 && rg * kGroupRows >= a.y_cols) break;
+    std::int64_t m = 0;
+    for (; m + 4 <= a.M; m += 4) i4_rows<4, F32>(a, m, rg);
+    switch (a.M - m) {
+      case 3: i4_rows<3, F32>(a, m, rg); break;
+      case 2: i4_rows<2, F32>(a, m, rg); break;
+      case 1: i4_rows<1, F32>(a, m, rg); break;
+      default: break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fp32 small-M GEMM
+// MR activation rows x NP panels of 16 weight rows; one FMA chain per output over k ascending
+// (the contract), x broadcast from its row in place.
+template <int MR, int NP>
+inline void f32_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) {
+  const PackedF32& w = *a.w;
+  const std::int64_t K = w.K;
+  __m512 acc[MR][NP];
+  static_for<MR>([&](auto i) { static_for<NP>([&](auto j) { acc[i][j] = _mm512_setzero_ps(); }); });
+  const float* wp = w.data.data() + p0 * 16 * K;
+  const float* x = a.x + m0 * a.ldx;
+  for (std::int64_t k = 0; k < K; ++k) {
+    __m512 wv[NP];
+    static_for<NP>([&](auto j) { wv[j] = _mm512_load_ps(wp + j * 16 * K + 16 * k); });
+    static_for<MR>([&](auto i) {
+      const __m512 xb = _mm512_set1_ps(x[i * a.ldx + k]);
+      static_for<NP>([&](auto j) { acc[i][j] = _mm512_fmadd_ps(xb, wv[j], acc[i][j]); });
+    });
+  }
+  static_for<MR>([&](auto i) {
+    const std::int64_t m = m0 + i;
+    static_for<NP>([&](auto j) {
+      const std::int64_t r = (p0 + j) * 16;
+      if (r < a.y_cols) finish16(acc[i][j], a.addend ? a.addend + m * a.ld_add : nullptr, a.bias, a.y + m * a.ldy, r, a.y_cols);
+    });
+  });
+}
+
+// Panels NP at a time (8 for one row: 8 independent FMA chains; 3 for more, 8 rows x 3 panels =
+// 24 accumulators), rows in blocks of 8 with a tail.
+template <int NP>
+inline void f32_panels(const GemmF32Args& a, std::int64_t p) {
+  std::int64_t m = 0;
+  for (; m + 8 <= a.M; m += 8) f32_block<8, NP>(a, m, p);
+  switch (a.M - m) {
+    case 7: f32_block<7, NP>(a, m, p); break;
+    case 6: f32_block<6, NP>(a, m, p); break;
+    case 5: f32_block<5, NP>(a, m, p); break;
+    case 4: f32_block<4, NP>(a, m, p); break;
+    case 3: f32_block<3, NP>(a, m, p); break;
+    case 2: f32_block<2, NP>(a, m, p); break;
+    case 1: f32_block<1, NP>(a, m, p); break;
+    default: break;
+  }
+}
+
+void avx512_sgemm_packed(const GemmF32Args& a) {
+  const PackedF32& w = *a.w;
+  const std::int64_t p0 = 2 * a.g0, p1 = std::min({2 * a.g1, w.Np / 16, (a.y_cols + 15) / 16});
+  if (p1 <= p0 || a.M == 0) return;
+  std::int64_t p = p0;
+  if (a.M == 1) {
+    for (; p + 8 <= p1; p += 8) f32_block<1, 8>(a, 0, p);
+    for (; p + 2 <= p1; p += 2) f32_block<1, 2>(a, 0, p);
+    for (; p < p1; ++p) f32_block<1, 1>(a, 0, p);
+    return;
+  }
+  for (; p + 3 <= p1; p += 3) f32_panels<3>(a, p);
+  for (; p < p1; ++p) f32_panels<1>(a, p);
+}
+
+Table make_table() {
+  Table t = *avx2_table();  // elementwise kernels: the AVX2 ones
+  t.isa = Isa::Avx512;
+  t.gemm_i32 = avx512_gemm<false>;
+  t.gemm_f32 = avx512_gemm<true>;
+  t.sgemm_packed = avx512_sgemm_packed;
+  t.gemm4_i32 = avx512_gemm4<false>;
+  t.gemm4_f32 = avx512_gemm4<true>;
+  return t;
+}
+
+}  // namespace
+
+const Table* avx512_table() noexcept {
+  static const Table t = make_table();
+  return &t;
+}
+
+}  // namespace wordlm::kernels
