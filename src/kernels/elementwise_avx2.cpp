@@ -39,48 +39,48 @@ float max(const float* x, std::int64_t n) {
   return m;
 }
 
+// One 8-lane half of the 16-lane online max / sum-exp (lanes 0-7 or 8-15 of the contract).
+inline void max_sumexp_step(__m256 v, __m256& m, __m256& s) {
+  const __m256 mn = _mm256_max_ps(v, m);  // (v > m) ? v : m, as the scalar
+  const __m256 e2 = exp8(_mm256_sub_ps(v, mn));
+  if (_mm256_movemask_ps(_mm256_cmp_ps(mn, m, _CMP_NEQ_UQ)) == 0) {
+    s = _mm256_add_ps(s, e2);  // no lane's max moved: exp(0) = 1 exactly, s * 1 = s
+  } else {
+    s = _mm256_add_ps(_mm256_mul_ps(s, exp8(_mm256_sub_ps(m, mn))), e2);
+  }
+  m = mn;
+}
+
 float max_sumexp(const float* x, std::int64_t n, float* mx) {
-  __m256 m = _mm256_set1_ps(-__builtin_inff()), s = _mm256_setzero_ps();
+  __m256 m0 = _mm256_set1_ps(-__builtin_inff()), m1 = m0, s0 = _mm256_setzero_ps(), s1 = s0;
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256 mn = _mm256_max_ps(v, m);  // (v > m) ? v : m, as the scalar
-    const __m256 e2 = exp8(_mm256_sub_ps(v, mn));
-    if (_mm256_movemask_ps(_mm256_cmp_ps(mn, m, _CMP_NEQ_UQ)) == 0) {
-      s = _mm256_add_ps(s, e2);  // no lane's max moved: exp(0) = 1 exactly, s * 1 = s
-    } else {
-      s = _mm256_add_ps(_mm256_mul_ps(s, exp8(_mm256_sub_ps(m, mn))), e2);
-    }
-    m = mn;
+  for (; i + 16 <= n; i += 16) {
+    max_sumexp_step(_mm256_loadu_ps(x + i), m0, s0);
+    max_sumexp_step(_mm256_loadu_ps(x + i + 8), m1, s1);
   }
-  alignas(32) float ml[8], sl[8];
-  _mm256_store_ps(ml, m);
-  _mm256_store_ps(sl, s);
-  for (; i < n; ++i) {  // the tail continues each lane exactly as the scalar reference does
-    const int l = static_cast<int>(i % 8);
-    const float mn = x[i] > ml[l] ? x[i] : ml[l];
-    sl[l] = sl[l] * exp_ref(ml[l] - mn) + exp_ref(x[i] - mn);
-    ml[l] = mn;
-  }
-  float M = ml[0];
-  for (int l = 1; l < 8; ++l) M = ml[l] > M ? ml[l] : M;
-  alignas(32) float t[8];
-  for (int l = 0; l < 8; ++l) t[l] = sl[l] * exp_ref(ml[l] - M);
-  *mx = M;
-  return reduce8(_mm256_load_ps(t));
+  alignas(32) float ml[16], sl[16];
+  _mm256_store_ps(ml, m0), _mm256_store_ps(ml + 8, m1);
+  _mm256_store_ps(sl, s0), _mm256_store_ps(sl + 8, s1);
+  return max_sumexp_finish(x, i, n, ml, sl, mx);
 }
 
 float exp_sum(const float* x, std::int64_t n, float shift) {
   const __m256 s = _mm256_set1_ps(shift);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
-  if (i < n) {  // lanes past n add +0.0, which leaves every lane's sum unchanged, as in the scalar
-    const __m256i mask = tail_mask(n - i);
-    const __m256 v = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), s)), _mm256_castsi256_ps(mask));
-    acc = _mm256_add_ps(acc, v);
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_add_ps(acc0, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
+    acc1 = _mm256_add_ps(acc1, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), s)));
   }
-  return reduce8(acc);
+  // lanes past n add +0.0, which leaves every lane's sum unchanged, as in the scalar
+  auto tail = [&](__m256& acc, std::int64_t at) {
+    if (at >= n) return;
+    const __m256i mask = tail_mask(n - at);
+    acc = _mm256_add_ps(acc, _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + at, mask), s)), _mm256_castsi256_ps(mask)));
+  };
+  tail(acc0, i);
+  tail(acc1, i + 8);
+  return reduce8(_mm256_add_ps(acc0, acc1));
 }
 
 void exp_scale_store(float* x, std::int64_t n, float shift, float s) {
@@ -137,6 +137,21 @@ void lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, const 
     _mm256_storeu_ps(ao + j, dzo);
   }
   for (; j < n; ++j) lstm_cell_bwd_one<float>(ai[j], af[j], ag[j], ao[j], c_prev[j], tc[j], dh[j], dc[j]);
+}
+
+void lstm_fwd_blocked(std::int64_t units, const float* z, const float* c_prev, float* c, float* h) {
+  std::int64_t j = 0;
+  for (; j + 8 <= units; j += 8, z += 32) {
+    const __m256 i = sigmoid8(_mm256_loadu_ps(z)), f = sigmoid8(_mm256_loadu_ps(z + 8)),
+                 g = tanh8(_mm256_loadu_ps(z + 16)), o = sigmoid8(_mm256_loadu_ps(z + 24));
+    const __m256 cn = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c_prev + j)), _mm256_mul_ps(i, g));
+    _mm256_storeu_ps(c + j, cn);
+    _mm256_storeu_ps(h + j, _mm256_mul_ps(o, tanh8(cn)));
+  }
+  for (std::int64_t l = 0; j < units; ++j, ++l) {
+    float zi = z[l], zf = z[8 + l], zg = z[16 + l], zo = z[24 + l], t;
+    lstm_cell_fwd_one<float>(zi, zf, zg, zo, c_prev[j], c[j], h[j], t);
+  }
 }
 
 // ---------------------------------------------------------------- int8 quantization

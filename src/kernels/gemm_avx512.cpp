@@ -1,8 +1,7 @@
 // AVX-512 GEMM kernels (AVX-512 F/BW/DQ/VL + VNNI): the int8 and 4-bit GEMMs on vpdpbusd and the
 // fp32 small-M GEMM on 16-lane FMA, over the very packed layouts the AVX2 kernels use (a 64-byte
 // load of a PackedI8 k-quad is 16 rows x 4 k; a PackedF32 k step is 16 rows), plus the AVX-512
-// dispatch table, whose elementwise entries are the AVX2 ones (already bit-identical to the
-// reference). Compiled with -mavx512* and reached only through the table after a CPUID check.
+// dispatch table (its elementwise kernels are in elementwise_avx512.cpp). Compiled with -mavx512* and reached only through the table after a CPUID check.
 //
 // Exactness: vpdpbusd adds four u8 x s8 products into an int32 lane with no 16-bit intermediate,
 // so the integers equal the reference's (the 7-bit activations are not needed here, but they keep
@@ -14,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/avx512_common.hpp"
 #include "kernels/kernels.hpp"
 
 namespace wordlm::kernels {
@@ -257,8 +257,19 @@ void avx512_sgemm_packed(const GemmF32Args& a) {
 }
 
 Table make_table() {
-  Table t = *avx2_table();  // elementwise kernels: the AVX2 ones
+  Table t = *avx2_table();  // max (order-independent, memory-bound) stays the AVX2 one
   t.isa = Isa::Avx512;
+  t.minmax = avx512::minmax;
+  t.quantize_u7 = avx512::quantize_u7;
+  t.exp = avx512::exp;
+  t.tanh = avx512::tanh;
+  t.sigmoid = avx512::sigmoid;
+  t.max_sumexp = avx512::max_sumexp;
+  t.exp_sum = avx512::exp_sum;
+  t.exp_scale_store = avx512::exp_scale_store;
+  t.lstm_fwd = avx512::lstm_fwd;
+  t.lstm_bwd = avx512::lstm_bwd;
+  t.lstm_fwd_blocked = avx512::lstm_fwd_blocked;
   t.gemm_i32 = avx512_gemm<false>;
   t.gemm_f32 = avx512_gemm<true>;
   t.sgemm_packed = avx512_sgemm_packed;

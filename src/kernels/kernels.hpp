@@ -51,9 +51,10 @@
 //   the scalar reference computes exactly that with std::fma, so results are bit-identical.
 //   OpenBLAS stays the engine for large M, where its packing cost is amortized.
 //
-// ---- fp32 reductions (softmax) use 8 lanes: lane l accumulates elements j = l (mod 8) in
-//   increasing j, then lanes combine as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Both tables do
-//   exactly this, so sums are bit-identical too.
+// ---- fp32 reductions (softmax) use 16 lanes: lane l accumulates elements j = l (mod 16) in
+//   increasing j, then lanes fold as t_l = s_l + s_(l+8) (l < 8) and combine as
+//   ((t0+t4)+(t2+t6)) + ((t1+t5)+(t3+t7)). Every table does exactly this (AVX2 keeps lanes 0-7 and
+//   8-15 in two registers, AVX-512 in one), so sums are bit-identical too.
 #pragma once
 
 #include <cstdint>
@@ -175,10 +176,10 @@ struct Table {
   void (*sigmoid)(const float* x, float* y, std::int64_t n);
   float (*max)(const float* x, std::int64_t n);                    // n >= 1
   // One pass: *mx = max x, returns sum exp(x - *mx) (so log-sum-exp = *mx + log(sum)). Each lane l
-  // (elements j = l mod 8) keeps a running max m and sum s: m' = max(m, x), s = s * exp(m - m') +
-  // exp(x - m'); lanes combine as m = max, sum of s_l * exp(m_l - m) in the 8-lane tree order.
+  // (elements j = l mod 16) keeps a running max m and sum s: m' = max(m, x), s = s * exp(m - m') +
+  // exp(x - m'); lanes combine as m = max, sum of s_l * exp(m_l - m) in the 16-lane tree order.
   float (*max_sumexp)(const float* x, std::int64_t n, float* mx);
-  float (*exp_sum)(const float* x, std::int64_t n, float shift);  // sum of exp(x - shift), 8-lane order
+  float (*exp_sum)(const float* x, std::int64_t n, float shift);  // sum of exp(x - shift), 16-lane order
   void (*exp_scale_store)(float* x, std::int64_t n, float shift, float s);  // x = exp(x - shift) * s
   // LSTM cell over n consecutive units (mathfn::lstm_cell_fwd_one / _bwd_one); tc may be null.
   void (*lstm_fwd)(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev,
@@ -188,6 +189,10 @@ struct Table {
   // ---- 4-bit grouped GEMM (contract above)
   void (*gemm4_i32)(const Gemm4Args& a);
   void (*gemm4_f32)(const Gemm4Args& a);
+  // Inference cell over `units` units in the unit-blocked layout: z holds blocks of 32 floats, block
+  // u's gate g (i, f, g, o) for its unit l at z[32u + 8g + l] (unit j = 8u + l). Writes c[j] and
+  // h[j] (c may be c_prev: updated in place); z is read only. Same math per unit as lstm_fwd.
+  void (*lstm_fwd_blocked)(std::int64_t units, const float* z, const float* c_prev, float* c, float* h);
 };
 
 const Table& table(Isa isa);  // throws Usage if the CPU cannot run that ISA

@@ -137,28 +137,33 @@ float ref_max(const float* x, std::int64_t n) {
 }
 
 inline float reduce8(const float* l) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+inline float reduce16(const float* l) {
+  float t[8];
+  for (int i = 0; i < 8; ++i) t[i] = l[i] + l[i + 8];
+  return reduce8(t);
+}
 
 float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
-  float m[8], sl[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float m[16], sl[16] = {};
   for (auto& v : m) v = -std::numeric_limits<float>::infinity();
   for (std::int64_t i = 0; i < n; ++i) {
-    const int l = static_cast<int>(i % 8);
+    const int l = static_cast<int>(i % 16);
     const float mn = x[i] > m[l] ? x[i] : m[l];
     sl[l] = sl[l] * mathfn::exp_ref(m[l] - mn) + mathfn::exp_ref(x[i] - mn);
     m[l] = mn;
   }
   float M = m[0];
-  for (int l = 1; l < 8; ++l) M = m[l] > M ? m[l] : M;
-  float t[8];
-  for (int l = 0; l < 8; ++l) t[l] = sl[l] * mathfn::exp_ref(m[l] - M);
+  for (int l = 1; l < 16; ++l) M = m[l] > M ? m[l] : M;
+  float t[16];
+  for (int l = 0; l < 16; ++l) t[l] = sl[l] * mathfn::exp_ref(m[l] - M);
   *mx = M;
-  return reduce8(t);
+  return reduce16(t);
 }
 
 float ref_exp_sum(const float* x, std::int64_t n, float shift) {
-  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (std::int64_t i = 0; i < n; ++i) lane[i % 8] += mathfn::exp_ref(x[i] - shift);
-  return reduce8(lane);
+  float lane[16] = {};
+  for (std::int64_t i = 0; i < n; ++i) lane[i % 16] += mathfn::exp_ref(x[i] - shift);
+  return reduce16(lane);
 }
 
 void ref_exp_scale_store(float* x, std::int64_t n, float shift, float s) {
@@ -180,12 +185,20 @@ void ref_lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, co
     mathfn::lstm_cell_bwd_one<float>(ai[j], af[j], ag[j], ao[j], c_prev[j], tc[j], dh[j], dc[j]);
 }
 
+void ref_lstm_fwd_blocked(std::int64_t units, const float* z, const float* c_prev, float* c, float* h) {
+  for (std::int64_t j = 0; j < units; ++j) {
+    const float* b = z + 32 * (j / 8) + j % 8;
+    float zi = b[0], zf = b[8], zg = b[16], zo = b[24], t;
+    mathfn::lstm_cell_fwd_one<float>(zi, zf, zg, zo, c_prev[j], c[j], h[j], t);
+  }
+}
+
 }  // namespace
 
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
     ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum, ref_exp_scale_store, ref_lstm_fwd, ref_lstm_bwd,
-    ref_gemm4_i32, ref_gemm4_f32,
+    ref_gemm4_i32, ref_gemm4_f32, ref_lstm_fwd_blocked,
 };
 
 }  // namespace wordlm::kernels

@@ -162,13 +162,11 @@ void InferenceModel::lstm_layer(std::int64_t l, const float* x, float* y, std::i
       } else {
         layer.hh.forward(hprev, H, call);
       }
-      for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t u = u0; u < u1; ++u) {
-          float* zi = zt + b * G + 32 * u;
-          const std::int64_t n = std::min<std::int64_t>(8, H - 8 * u);
-          float* cb = cs + b * H + 8 * u;
-          k.lstm_fwd(n, zi, zi + 8, zi + 16, zi + 24, cb, cb, ht + b * H + 8 * u, nullptr);
-        }
+      const std::int64_t units = std::min(8 * u1, H) - 8 * u0;  // this thread's units (the last block may be partial)
+      for (std::int64_t b = 0; b < B; ++b) {
+        float* cb = cs + b * H + 8 * u0;
+        k.lstm_fwd_blocked(units, zt + b * G + 32 * u0, cb, cb, ht + b * H + 8 * u0);
+      }
     }
     team.barrier();
   }

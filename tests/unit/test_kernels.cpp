@@ -451,3 +451,35 @@ TEST_CASE("fp32 packed GEMM is bit-identical across ISAs and matches a double re
     }
   }
 }
+
+TEST_CASE("LSTM cell in the unit-blocked layout equals the cell per unit, every table", "[kernels]") {
+  Rng rng(11);
+  for (std::int64_t units = 1; units <= 41; ++units) {
+    const std::int64_t blocks = (units + 7) / 8;
+    std::vector<float> z(static_cast<std::size_t>(32 * blocks)), cp(static_cast<std::size_t>(units));
+    for (auto& v : z) v = rng.uniform(-5, 5);
+    for (auto& v : cp) v = rng.uniform(-2, 2);
+    // the reference: lstm_fwd per unit on the gates gathered from the blocks
+    std::vector<float> want_c(cp.size()), want_h(cp.size());
+    for (std::int64_t j = 0; j < units; ++j) {
+      float g[4];
+      for (int q = 0; q < 4; ++q) g[q] = z[static_cast<std::size_t>(32 * (j / 8) + 8 * q + j % 8)];
+      table(Isa::Scalar).lstm_fwd(1, &g[0], &g[1], &g[2], &g[3], &cp[static_cast<std::size_t>(j)],
+                                  &want_c[static_cast<std::size_t>(j)], &want_h[static_cast<std::size_t>(j)], nullptr);
+    }
+    for (const Table* t : available_tables()) {
+      INFO("isa " << isa_name(t->isa) << " units " << units);
+      const auto z_before = z;
+      std::vector<float> c(cp.size() + 1, -9.0f), h(cp.size() + 1, -9.0f);
+      t->lstm_fwd_blocked(units, z.data(), cp.data(), c.data(), h.data());
+      REQUIRE(std::memcmp(c.data(), want_c.data(), want_c.size() * 4) == 0);
+      REQUIRE(std::memcmp(h.data(), want_h.data(), want_h.size() * 4) == 0);
+      CHECK(c.back() == -9.0f);  // nothing past the last unit
+      CHECK(h.back() == -9.0f);
+      CHECK(z == z_before);      // z is read only
+      auto c2 = cp;              // in place: c may be c_prev
+      t->lstm_fwd_blocked(units, z.data(), c2.data(), c2.data(), h.data());
+      REQUIRE(std::memcmp(c2.data(), want_c.data(), want_c.size() * 4) == 0);
+    }
+  }
+}
