@@ -19,11 +19,14 @@ DynamicQuantizeLSTM (int8, per-channel scales = wordlm's per-row scales, gate ro
 PyTorch's i,f,g,o to ONNX's i,o,f,c); decoder MatMul + Add (fp32) or com.microsoft
 DynamicQuantizeMatMul (int8, per-column scales); optional LogSoftmax.
 
-int8 weights: ONNX Runtime's x86 kernels multiply full-range u8 activations by s8 weights with
-vpmaddubsw, whose 16-bit pair sums saturate once |w| > 63 unless the CPU has VNNI. So by default
-(--weight-bits auto) a CPU without VNNI gets 7-bit weights: each int8 row re-quantized to [-63, 63]
-(from the fp32 weights with --quantize, else from the file's int8 codes); --weight-bits 8 keeps the
-file's codes exactly. The choice is printed on stderr and stored in the model's metadata_props.
+int8 weights: ONNX Runtime's x86 kernels on CPUs without VNNI multiply full-range u8 activations
+by s8 weights with vpmaddubsw, whose 16-bit pair sums saturate once |w| > 63 (measured on a
+trained model: top-1 agreement with wordlm fell to 91-96%, docs/onnx.md). A graph is written on
+one machine and run on others, so the default (--weight-bits 7) is 7-bit weights everywhere: each
+row re-quantized to [-63, 63] (from the fp32 weights with --quantize, else from the file's int8
+codes), which cannot saturate and computes the same on every ISA. --weight-bits 8 keeps the file's
+codes exactly (for VNNI-only deployments); --weight-bits auto picks 8 when the exporting CPU has
+VNNI and 7 otherwise. The choice is printed on stderr and stored in the model's metadata_props.
 
 What the precision of each tensor follows: the file (an int8 tensor exports as int8, an fp32 one
 as fp32); --quantize makes the fp32 LSTM and decoder weights int8 (the embedding stays fp32, as
@@ -209,14 +212,20 @@ def cpu_vnni():
     return False, "this CPU has " + ("AVX2" if "avx2" in flags else "no AVX2") + " but no VNNI"
 
 
+SATURATION = ("ONNX Runtime's u8 x s8 kernel on x86 CPUs without VNNI (vpmaddubsw) saturates its 16-bit pair "
+              "sums with full-range weights; 7-bit weights cannot (255 * 63 * 2 < 32768)")
+
+
 def resolve_bits(choice):
-    if choice in ("7", "8"):
-        return int(choice), f"--weight-bits {choice}"
+    if choice == "7":
+        return 7, "default: portable to every CPU; " + SATURATION
+    if choice == "8":
+        return 8, ("--weight-bits 8: the file's int8 codes exactly; correct only where ONNX Runtime has VNNI "
+                   "(or ARM) kernels: " + SATURATION)
     vnni, found = cpu_vnni()
     if vnni is False:
-        return 7, (f"auto: {found}, so ONNX Runtime's u8 x s8 kernel (vpmaddubsw) would saturate its 16-bit "
-                   "pair sums with full-range weights; 7-bit weights cannot (255 * 63 * 2 < 32768)")
-    return 8, f"auto: {found}; full-range weights do not saturate there"
+        return 7, f"auto: {found}; " + SATURATION
+    return 8, f"auto: {found}, where full-range weights do not saturate (this graph will on CPUs without VNNI)"
 
 
 # ---- the graph --------------------------------------------------------------------------------
@@ -371,8 +380,15 @@ def write(model, path):
     return os.path.getsize(path)
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 64, as the tools do (argparse's default is 2)
+        self.print_usage(sys.stderr)
+        print(f"export_onnx: {message}", file=sys.stderr)
+        sys.exit(EX_USAGE)
+
+
 def parse():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("-m", "--model", help="wordlm checkpoint (fp32, int8 or mixed)")
     src.add_argument("--preset", choices=sorted(PRESETS), help="random weights of a preset instead (speed runs)")
@@ -382,9 +398,9 @@ def parse():
     ap.add_argument("--log-softmax", action="store_true", help="end with LogSoftmax: output log_probs, not logits")
     ap.add_argument("--quantize", action="store_true",
                     help="make the fp32 LSTM and decoder weights int8 (per row, at --weight-bits), as lm-quantize does")
-    ap.add_argument("--weight-bits", choices=["auto", "7", "8"], default="auto",
-                    help="int8 weight range: 7 = [-63, 63] (no saturation without VNNI), 8 = [-127, 127] "
-                         "(the file's codes exactly); auto: 7 on x86 CPUs without VNNI (default: %(default)s)")
+    ap.add_argument("--weight-bits", choices=["auto", "7", "8"], default="7",
+                    help="int8 weight range: 7 = [-63, 63], correct on every CPU (default); 8 = [-127, 127], the "
+                         "file's codes exactly, saturates on x86 CPUs without VNNI; auto: 8 if this CPU has VNNI, else 7")
     ap.add_argument("--dequantize-4bit", action="store_true", help="export 4-bit tensors as fp32 (code * scale) instead of refusing")
     ap.add_argument("--check", action="store_true", help="also run onnx.checker on the graphs")
     return ap.parse_args()
