@@ -7,7 +7,7 @@ pytorch/pytorch#35536). Graph contract and the int8 choices: docs/onnx.md.
   /usr/bin/python3 scripts/export_onnx.py -m runs/demo/small.safetensors -o runs/onnx/small.onnx
   /usr/bin/python3 scripts/export_onnx.py -m runs/demo/small.int8.safetensors -o runs/onnx/small.int8.onnx
   /usr/bin/python3 scripts/export_onnx.py -m runs/demo/small.safetensors --quantize -o runs/onnx/small.q.onnx
-  /usr/bin/python3 scripts/export_onnx.py --preset seed --quantize --weight-bits 8 -o /tmp/seed.int8.onnx
+  /usr/bin/python3 scripts/export_onnx.py --preset seed --quantize --int8-weights s8 -o /tmp/seed.int8.onnx
 
 Graphs (both written unless --only): OUT (sequence) and OUT with ".onnx" -> ".decode.onnx".
   inputs   ids int64 [T, B] (sequence first, as PyTorch's RNNModel and lm-eval's windows; the
@@ -19,14 +19,20 @@ DynamicQuantizeLSTM (int8, per-channel scales = wordlm's per-row scales, gate ro
 PyTorch's i,f,g,o to ONNX's i,o,f,c); decoder MatMul + Add (fp32) or com.microsoft
 DynamicQuantizeMatMul (int8, per-column scales); optional LogSoftmax.
 
-int8 weights: ONNX Runtime's x86 kernels on CPUs without VNNI multiply full-range u8 activations
-by s8 weights with vpmaddubsw, whose 16-bit pair sums saturate once |w| > 63 (measured on a
-trained model: top-1 agreement with wordlm fell to 91-96%, docs/onnx.md). A graph is written on
-one machine and run on others, so the default (--weight-bits 7) is 7-bit weights everywhere: each
-row re-quantized to [-63, 63] (from the fp32 weights with --quantize, else from the file's int8
-codes), which cannot saturate and computes the same on every ISA. --weight-bits 8 keeps the file's
-codes exactly (for VNNI-only deployments); --weight-bits auto picks 8 when the exporting CPU has
-VNNI and 7 otherwise. The choice is printed on stderr and stored in the model's metadata_props.
+int8 weights (--int8-weights): ONNX Runtime quantizes activations to full-range u8 at run time.
+On x86 CPUs without VNNI its u8 x s8 kernel multiplies with vpmaddubsw, whose 16-bit pair sums
+saturate once |w| > 63 (measured: docs/onnx.md). A graph is written on one machine and run on
+others, so the encodings are:
+  u8  (default) wordlm's 8-bit codes exactly, stored as uint8 with zero point 128: ORT runs its
+      u8 x u8 kernels, which widen to 16 bits before multiplying and cannot saturate; the same
+      results on every CPU, slower than the signed kernels
+  s7  7-bit signed codes, each row re-quantized to [-63, 63] (from the fp32 weights with
+      --quantize, else from the file's int8 codes): u8 x s8 kernels, cannot saturate
+      (255 * 63 * 2 < 32768), the same results on every CPU, one bit less precise
+  s8  wordlm's codes as int8: u8 x s8 kernels, exact where ORT has VNNI (or ARM) kernels,
+      saturates on x86 CPUs without VNNI
+  auto  s8 when the exporting CPU has VNNI, else u8
+The choice is printed on stderr and stored in the model's metadata_props (wordlm.int8_weights).
 
 What the precision of each tensor follows: the file (an int8 tensor exports as int8, an fp32 one
 as fp32); --quantize makes the fp32 LSTM and decoder weights int8 (the embedding stays fp32, as
@@ -188,13 +194,18 @@ def quantize_rows(w, qmax):
     return q, scale
 
 
-def to_int8(mat, bits):
-    """(codes [rows, cols] int8, scales [rows] float32, how) of a matrix at the chosen bits."""
-    if mat.is_int8 and bits == 8:
-        return mat.q, mat.scale, "wordlm's int8 codes, exact"
-    q, s = quantize_rows(mat.values(), 127 if bits == 8 else 63)
+def to_int8(mat, enc):
+    """(codes [rows, cols] as stored: int8 for s7/s8, uint8 (+128) for u8; zero point; scales
+    [rows] float32; how) of a matrix in the chosen encoding."""
     src = "the file's int8 codes" if mat.is_int8 else "the fp32 weights"
-    return q, s, f"{bits}-bit, re-quantized per row from {src}"
+    if mat.is_int8 and enc != "s7":
+        q, s, how = mat.q, mat.scale, "wordlm's int8 codes, exact"
+    else:
+        q, s = quantize_rows(mat.values(), 63 if enc == "s7" else 127)
+        how = f"{'7' if enc == 's7' else '8'}-bit, quantized per row from {src}"
+    if enc == "u8":
+        return (q.astype(np.int16) + 128).astype(np.uint8), np.uint8(128), s, how + ", stored as uint8 + 128"
+    return q, np.int8(0), s, how
 
 
 def cpu_vnni():
@@ -213,19 +224,25 @@ def cpu_vnni():
 
 
 SATURATION = ("ONNX Runtime's u8 x s8 kernel on x86 CPUs without VNNI (vpmaddubsw) saturates its 16-bit pair "
-              "sums with full-range weights; 7-bit weights cannot (255 * 63 * 2 < 32768)")
+              "sums with full-range signed weights")
 
 
-def resolve_bits(choice):
-    if choice == "7":
-        return 7, "default: portable to every CPU; " + SATURATION
-    if choice == "8":
-        return 8, ("--weight-bits 8: the file's int8 codes exactly; correct only where ONNX Runtime has VNNI "
-                   "(or ARM) kernels: " + SATURATION)
+ENCODINGS = {
+    "u8": "8-bit codes as uint8 with zero point 128 (u8 x u8 kernels: exact on every CPU)",
+    "s7": "7-bit signed codes (u8 x s8 kernels: no saturation on any CPU, one bit less precise)",
+    "s8": "8-bit signed codes (u8 x s8 kernels: exact with VNNI or on ARM, saturates on x86 without VNNI)",
+}
+
+
+def resolve_encoding(choice):
+    """(encoding, why) for --int8-weights."""
+    if choice != "auto":
+        why = "default" if choice == "u8" else f"--int8-weights {choice}"
+        return choice, f"{why}: {ENCODINGS[choice]}"
     vnni, found = cpu_vnni()
-    if vnni is False:
-        return 7, f"auto: {found}; " + SATURATION
-    return 8, f"auto: {found}, where full-range weights do not saturate (this graph will on CPUs without VNNI)"
+    if vnni:
+        return "s8", f"auto: {found}: {ENCODINGS['s8']}"
+    return "u8", f"auto: {found}; {SATURATION}: {ENCODINGS['u8']}"
 
 
 # ---- the graph --------------------------------------------------------------------------------
@@ -252,7 +269,7 @@ class Builder:
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-def plan(config, tensors, quantize, bits):
+def plan(config, tensors, quantize):
     """What each part becomes: {"embedding": ..., "layers": [...], "decoder": ...} with the
     matrices to write, and a human-readable precision line per part."""
     L = config["nlayers"]
@@ -271,7 +288,7 @@ def plan(config, tensors, quantize, bits):
     return parts
 
 
-def build(config, vocab, tensors, parts, bits, steps, log_softmax, meta):
+def build(config, vocab, tensors, parts, enc, steps, log_softmax, meta):
     """One graph: steps None = the full-sequence graph (T symbolic), 1 = the decode graph."""
     V, E, H, L = config["vocab_size"], config["emsize"], config["nhid"], config["nlayers"]
     b = Builder()
@@ -303,12 +320,12 @@ def build(config, vocab, tensors, parts, bits, steps, log_softmax, meta):
             ins = []
             how = []
             for name, m in ((f"rnn.l{k}.W", ih), (f"rnn.l{k}.R", hh)):
-                codes, scale, h = to_int8(m, bits)
+                codes, zp, scale, h = to_int8(m, enc)
                 how.append(h)
                 codes, scale = permute_gates(codes, H), permute_gates(scale, H)
                 ins += [b.init(name, codes.T.reshape(1, codes.shape[1], 4 * H)),
                         b.init(name + "_scale", scale.reshape(1, 4 * H)),
-                        b.init(name + "_zero_point", np.zeros((1, 4 * H), dtype=np.int8))]
+                        b.init(name + "_zero_point", np.full((1, 4 * H), zp))]
             y, yh, yc = b.node("DynamicQuantizeLSTM", [x, ins[0], ins[3], tb, "", h0s[k], c0s[k], "",
                                                        ins[1], ins[2], ins[4], ins[5]],
                                [f"y_l{k}", f"yh_l{k}", f"yc_l{k}"], domain="com.microsoft", hidden_size=H)
@@ -330,9 +347,9 @@ def build(config, vocab, tensors, parts, bits, steps, log_softmax, meta):
     out_name = "log_probs" if log_softmax else "logits"
     logits = "logits"  # the decoder's output; LogSoftmax (optional) turns it into log_probs
     if q:
-        codes, scale, how = to_int8(dec, bits)
+        codes, zp, scale, how = to_int8(dec, enc)
         b.node("DynamicQuantizeMatMul", [x, b.init("decoder.weight_q", codes.T), b.init("decoder.weight_scale", scale),
-                                         b.init("decoder.weight_zero_point", np.zeros(V, dtype=np.int8)), tbias],
+                                         b.init("decoder.weight_zero_point", np.full(1, zp)), tbias],
                [logits], domain="com.microsoft")
         precision["decoder"] = f"int8 DynamicQuantizeMatMul, per-column scales ({how})"
     else:
@@ -397,10 +414,11 @@ def parse():
     ap.add_argument("--only", choices=["sequence", "decode"], help="write only this graph")
     ap.add_argument("--log-softmax", action="store_true", help="end with LogSoftmax: output log_probs, not logits")
     ap.add_argument("--quantize", action="store_true",
-                    help="make the fp32 LSTM and decoder weights int8 (per row, at --weight-bits), as lm-quantize does")
-    ap.add_argument("--weight-bits", choices=["auto", "7", "8"], default="7",
-                    help="int8 weight range: 7 = [-63, 63], correct on every CPU (default); 8 = [-127, 127], the "
-                         "file's codes exactly, saturates on x86 CPUs without VNNI; auto: 8 if this CPU has VNNI, else 7")
+                    help="make the fp32 LSTM and decoder weights int8 (per row), as lm-quantize does")
+    ap.add_argument("--int8-weights", choices=["u8", "s7", "s8", "auto"], default="u8",
+                    help="how int8 weights are stored: u8 (default: exact codes, zero point 128, correct on every "
+                         "CPU), s7 (7-bit, correct everywhere, faster kernels), s8 (exact, saturates on x86 "
+                         "without VNNI), auto (s8 if this CPU has VNNI, else u8)")
     ap.add_argument("--dequantize-4bit", action="store_true", help="export 4-bit tensors as fp32 (code * scale) instead of refusing")
     ap.add_argument("--check", action="store_true", help="also run onnx.checker on the graphs")
     return ap.parse_args()
@@ -418,23 +436,23 @@ def main():
     else:
         config, vocab, tensors, notes = random_model(a.preset)
         source = f"preset {a.preset} (random weights)"
-    bits, why = resolve_bits(a.weight_bits)
-    parts = plan(config, tensors, a.quantize, bits)
+    enc, why = resolve_encoding(a.int8_weights)
+    parts = plan(config, tensors, a.quantize)
     for n in notes + parts["notes"]:
         log(n)
     if parts["any_int8"]:
-        log(f"int8 weights: {bits}-bit ({why})")
+        log(f"int8 weights: {enc} ({why})")
     else:
-        bits, why = 0, "no int8 weights in this graph"
+        enc, why = "none", "no int8 weights in this graph"
     meta = {"wordlm.source": source, "wordlm.config": json.dumps(config), "wordlm.vocab": json.dumps(vocab, ensure_ascii=False),
-            "wordlm.int8_weight_bits": str(bits), "wordlm.int8_weight_bits_reason": why,
+            "wordlm.int8_weights": enc, "wordlm.int8_weights_reason": why,
             "wordlm.inputs": "ids int64 [T, B] sequence first; h0, c0 float [L, B, H]",
             "wordlm.exporter": "scripts/export_onnx.py"}
     written = []
     for kind, path, steps in (("sequence", a.output, None), ("decode", a.decode_output, 1)):
         if a.only and a.only != kind:
             continue
-        model, precision = build(config, vocab, tensors, parts, bits, steps, a.log_softmax, meta)
+        model, precision = build(config, vocab, tensors, parts, enc, steps, a.log_softmax, meta)
         if a.check:
             onnx.checker.check_model(model)
         size = write(model, path)
@@ -443,8 +461,8 @@ def main():
     for part, how in precision.items():
         log(f"  {part}: {how}")
     json.dump({"tool": "export_onnx.py", "source": source, "config": config, "opset": OPSET,
-               "output": "log_probs" if a.log_softmax else "logits", "int8_weight_bits": bits,
-               "int8_weight_bits_reason": why, "precision": precision, "notes": notes + parts["notes"],
+               "output": "log_probs" if a.log_softmax else "logits", "int8_weights": enc,
+               "int8_weights_reason": why, "precision": precision, "notes": notes + parts["notes"],
                "files": written}, sys.stdout, indent=2)
     print()
 

@@ -12,11 +12,11 @@ Prints a table (stdout) and exits 1 when a criterion fails.
 
   /usr/bin/python3 scripts/ort_verify.py --fp32 runs/demo/small.safetensors \\
       --int8 runs/demo/small.int8.safetensors --data data/brown --split test --windows 20
-  /usr/bin/python3 scripts/ort_verify.py --int8 m.int8.safetensors --data DIR --weight-bits 7,8
+  /usr/bin/python3 scripts/ort_verify.py --int8 m.int8.safetensors --data DIR --int8-weights u8,s7,s8
 
---weight-bits takes a list: each int8 file is exported once per entry (7, 8, auto), so the 7-bit
-and 8-bit graphs are measured side by side; --from-fp32 BITS adds int8 graphs quantized by the
-exporter straight from the fp32 file. With --fp32 given, int8 rows also show their drift from
+--int8-weights takes a list: each int8 file is exported once per entry (u8, s7, s8, auto: the
+exporter's encodings of int8 weights, docs/onnx.md), so they are measured side by side;
+--from-fp32 LIST adds int8 graphs quantized by the exporter straight from the fp32 file. With --fp32 given, int8 rows also show their drift from
 fp32: perplexity change, top-1 agreement and the mean absolute error of the log-probabilities.
 Exit codes: 0 all criteria met, 1 a criterion failed, 64 usage, 66 input missing, 69 a
 prerequisite missing (ORT: scripts/setup_ort.sh; python3-onnx/numpy; the wordlm_logits build).
@@ -136,8 +136,9 @@ def main():
     ap.add_argument("--bptt", type=int, default=35, help="window length (default 35)")
     ap.add_argument("--windows", type=int, default=20, help="windows to run, 0 = the whole split (default 20)")
     ap.add_argument("--full-windows", type=int, default=2, help="windows whose full logits are compared (default 2)")
-    ap.add_argument("--weight-bits", default="7", help="int8 graphs to export per int8 file: a list of 7, 8, auto (default 7, the exporter's default)")
-    ap.add_argument("--from-fp32", default="", help="also int8 graphs quantized from --fp32 by the exporter at these bits (e.g. 7,8)")
+    ap.add_argument("--int8-weights", default="u8",
+                    help="int8 graphs to export per int8 file: a list of u8, s7, s8, auto (default u8, the exporter's default)")
+    ap.add_argument("--from-fp32", default="", help="also int8 graphs quantized from --fp32 by the exporter, in these encodings (e.g. s7,u8)")
     ap.add_argument("--no-decode", action="store_true", help="skip the one-step decode graphs")
     ap.add_argument("--dequantize-4bit", action="store_true",
                     help="export 4-bit tensors of --int8 files as fp32 (code * scale) and compare them like int8")
@@ -158,9 +159,9 @@ def main():
         die(EX_USAGE, "--from-fp32 needs --fp32")
     if (a.data is None) == (a.file is None):
         die(EX_USAGE, "give --data DIR (with --split) or --file FILE")
-    bits_list = [b.strip() for b in a.weight_bits.split(",") if b.strip()]
-    if any(b not in ("auto", "7", "8") for b in bits_list + [b for b in a.from_fp32.split(",") if b]):
-        die(EX_USAGE, "--weight-bits / --from-fp32 take a list of auto, 7, 8")
+    enc_list = [b.strip() for b in a.int8_weights.split(",") if b.strip()]
+    if any(b not in ("u8", "s7", "s8", "auto") for b in enc_list + [b for b in a.from_fp32.split(",") if b]):
+        die(EX_USAGE, "--int8-weights / --from-fp32 take a list of u8, s7, s8, auto")
     for p in [a.fp32] + a.int8:
         if p and not os.path.exists(p):
             die(EX_NOINPUT, f"{p}: no such file")
@@ -173,7 +174,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="ort_verify.")
     os.makedirs(work, exist_ok=True)
     try:
-        rows = verify(a, np, work, text, bits_list)
+        rows = verify(a, np, work, text, enc_list)
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -191,7 +192,7 @@ def main():
     return 0
 
 
-def verify(a, np, work, text, bits_list):
+def verify(a, np, work, text, enc_list):
     base = a.fp32 or a.int8[0]
     x, y = windows(base, text, a.batch, a.bptt, a.windows)
     x.tofile(os.path.join(work, "ids.i32"))
@@ -230,19 +231,20 @@ def verify(a, np, work, text, bits_list):
             o = ort(g, os.path.basename(g))
             rows.append(fp32_row(a, np, f"fp32 {kind}", o, ref32, log_softmax="LogSoftmax" in kind))
     ref8 = {}
-    jobs = [(p, b) for p in a.int8 for b in bits_list] + [(None, b) for b in a.from_fp32.split(",") if b]
-    for path, bits in jobs:
+    jobs = [(p, b) for p in a.int8 for b in enc_list] + [(None, b) for b in a.from_fp32.split(",") if b]
+    for path, enc in jobs:
         src = path or a.fp32
         if src not in ref8:
             ref8[src] = wordlm(src, f"int8_{len(ref8)}") if path else None
         ref = ref8[src] if path else (ref8[a.int8[0]] if a.int8 else None)
-        tag = f"{os.path.basename(src).replace('.safetensors', '')}.{'q' if not path else ''}{bits}"
-        extra = (["--weight-bits", bits] + (["--quantize"] if not path else []) + (["--only", "sequence"] if a.no_decode else [])
+        tag = f"{os.path.basename(src).replace('.safetensors', '')}.{'q' if not path else ''}{enc}"
+        extra = (["--int8-weights", enc] + (["--quantize"] if not path else []) + (["--only", "sequence"] if a.no_decode else [])
                  + (["--dequantize-4bit"] if a.dequantize_4bit else []))
         graphs, info = export(src, tag, extra)
         for g, kind in zip(graphs, ["sequence", "decode"]):
             o = ort(g, os.path.basename(g))
-            label = (f"int8 {info['int8_weight_bits']}-bit {kind}" if info["int8_weight_bits"] else f"fp32 {kind} of dequantized weights")
+            got = info["int8_weights"]
+            label = f"int8 {got} {kind}" if got != "none" else f"fp32 {kind} of dequantized weights"
             label += " (quantized from fp32)" if not path else ""
             rows.append(int8_row(a, np, label, os.path.basename(src), o, ref, ref32))
     return rows

@@ -3,7 +3,8 @@
 # text (tests/fixtures/import_corpus). Models: the PyTorch-trained fixture (untied) and a tied
 # model trained here in a second; their int8 files (per row, per tensor, with the embedding, a
 # tied model's separate int8 decoder, a mixed file) and a 4-bit file (--dequantize-4bit); fp32,
-# decode and LogSoftmax graphs; 7-bit and 8-bit int8 graphs (scripts/ort_verify.py's criteria).
+# decode and LogSoftmax graphs; int8 graphs in all three weight encodings u8, s7, s8
+# (scripts/ort_verify.py's criteria).
 # Negative controls: a graph with PyTorch's gate order left unpermuted must fail the fp32
 # check, a 4-bit file without --dequantize-4bit must be refused (64), an impossible tolerance
 # must fail (1). SKIPPED (exit 77, saying why) without python3-onnx/numpy, node or ORT.
@@ -48,35 +49,47 @@ q -m "$work/tied.safetensors" -o "$work/tied.mix.safetensors" --keep rnn.weight_
 q -m "$work/tied.safetensors" -o "$work/tied.q4.safetensors" --bits 4 --embedding
 
 verify=("$py" "$src/scripts/ort_verify.py" --logits-tool "$bin/tests/wordlm_logits" --data "$corpus" --windows 0)
-check "untied: fp32, int8 per row and per tensor, 7- and 8-bit graphs" 0 \
+check "untied: fp32, int8 per row and per tensor, u8/s7/s8 graphs" 0 \
   "${verify[@]}" --fp32 "$fix" --int8 "$work/untied.int8.safetensors" --int8 "$work/untied.pt.safetensors" \
-  --weight-bits 7,8 --from-fp32 7 --work "$work/v_untied"
+  --int8-weights u8,s7,s8 --from-fp32 s7 --work "$work/v_untied"
 cat "$work/out.txt"
 check "tied: fp32, int8, int8 embedding, mixed, 4-bit dequantized" 0 \
   "${verify[@]}" --fp32 "$work/tied.safetensors" --int8 "$work/tied.int8.safetensors" --int8 "$work/tied.int8e.safetensors" \
-  --int8 "$work/tied.mix.safetensors" --int8 "$work/tied.q4.safetensors" --dequantize-4bit --weight-bits 7,8
+  --int8 "$work/tied.mix.safetensors" --int8 "$work/tied.q4.safetensors" --dequantize-4bit --int8-weights u8,s7
 cat "$work/out.txt"
 
 # the exporter records its int8 choice, and the graphs pass onnx.checker
-check "metadata_props carry the weight bits; onnx.checker passes" 0 "$py" - "$src" "$work" <<'EOF'
+check "metadata_props carry the int8 encoding; codes in range; onnx.checker passes" 0 "$py" - "$src" "$work" <<'EOF'
 import json, subprocess, sys
+import numpy as np
 import onnx
 from onnx import numpy_helper
 src, work = sys.argv[1], sys.argv[2]
-for bits in ("7", "8"):
-    out = f"{work}/m{bits}.onnx"
-    p = subprocess.run([sys.executable, f"{src}/scripts/export_onnx.py", "-m", f"{work}/tied.int8.safetensors", "-o", out,
-                        "--weight-bits", bits, "--check"], capture_output=True, text=True, check=True)
-    assert f"int8 weights: {bits}-bit" in p.stderr, p.stderr
+ck = f"{work}/tied.int8.safetensors"
+sys.path.insert(0, f"{src}/scripts/lib")
+import wordlm_st
+_, raw = wordlm_st.read_raw(ck)
+dtype, shape, blob = raw["rnn.weight_ih_l0"]
+q8 = np.frombuffer(blob, dtype=np.int8).reshape(shape)
+H = q8.shape[0] // 4
+onnx_rows = np.concatenate([q8[k * H:(k + 1) * H] for k in (0, 3, 1, 2)])  # i,f,g,o -> i,o,f,c
+for enc in ("u8", "s7", "s8"):
+    out = f"{work}/m_{enc}.onnx"
+    p = subprocess.run([sys.executable, f"{src}/scripts/export_onnx.py", "-m", ck, "-o", out,
+                        "--int8-weights", enc, "--check"], capture_output=True, text=True, check=True)
+    assert f"int8 weights: {enc}" in p.stderr, p.stderr
     for path in (out, out.replace(".onnx", ".decode.onnx")):
         m = onnx.load(path)
         props = {p.key: p.value for p in m.metadata_props}
-        assert props["wordlm.int8_weight_bits"] == bits, props
+        assert props["wordlm.int8_weights"] == enc, props
         ops = {n.op_type for n in m.graph.node}
         assert {"DynamicQuantizeLSTM", "DynamicQuantizeMatMul"} <= ops, ops
-        w = numpy_helper.to_array(next(i for i in m.graph.initializer if i.name == "rnn.l0.W"))
-        assert abs(int(w.min())) <= (63 if bits == "7" else 127) and int(w.max()) <= (63 if bits == "7" else 127)
-        assert (int(abs(w).max()) > 63) == (bits == "8"), "8-bit codes should use the full range"
+        w = numpy_helper.to_array(next(i for i in m.graph.initializer if i.name == "rnn.l0.W"))[0].T  # [4H, K]
+        if enc == "s7":
+            assert w.dtype == np.int8 and int(np.abs(w).max()) == 63, "s7: 7-bit codes, the row maxima at 63"
+        else:  # u8 and s8 carry wordlm's codes exactly, permuted to ONNX's gate order
+            codes = w.astype(np.int16) - (128 if enc == "u8" else 0)
+            assert w.dtype == (np.uint8 if enc == "u8" else np.int8) and (codes == onnx_rows).all(), enc
 print("metadata and checker ok")
 EOF
 

@@ -3,7 +3,7 @@
 (tests/fixtures/reports/, JSON written by the tools, samples trimmed), the summary must carry
 the table rows with the right numbers, and every SVG must be well-formed, with axes labels, a
 legend, and one polyline (or bar set) per series. Then scripts/bench_compare.py on hand-made
-runs with hand-computed medians and ratios."""
+runs (wordlm, ONNX Runtime, PyTorch) with hand-computed medians and ratios."""
 import json
 import os
 import shutil
@@ -85,6 +85,13 @@ def bench_compare():
                 bench_row("pytorch", "int8 qnnpack", [9, 9, 9], engine="qnnpack"),
                 bench_row("pytorch", "int8 onednn", [8, 7, 100], blas=2, engine="onednn"),
                 bench_row("pytorch", "int8 onednn", [1, 1, 1], threads=2, blas=2, engine="onednn")]},
+            # ORT: fp32 median 11; int8 s7 median 4, s8 median 3 (the best), u8 median 6; an int8+emb graph is not compared
+            "o.json": {"impl": "ort", "results": [
+                bench_row("ort", "fp32", [10, 12, 11]),
+                bench_row("ort", "int8 s7", [4, 4, 5], engine="s7"),
+                bench_row("ort", "int8 s8", [3, 6, 3], engine="s8"),
+                bench_row("ort", "int8 u8", [6, 6, 7], engine="u8"),
+                bench_row("ort", "int8+emb s7", [0.5], engine="s7")]},
         }
         for n, v in files.items():
             json.dump(v, open(os.path.join(d, n), "w"))
@@ -96,10 +103,15 @@ def bench_compare():
         c = json.load(open(os.path.join(d, "c.json")))
         row = next(x for x in c["comparisons"] if x["threads"] == 1)
         want = {"wordlm_fp32": 5, "wordlm_int8": 2, "pytorch_fp32": 20, "pytorch_int8": 8,
-                "int8_vs_pytorch_int8": 4.0, "fp32_vs_pytorch_fp32": 4.0, "int8_vs_fp32": 2.5}
+                "int8_vs_pytorch_int8": 4.0, "fp32_vs_pytorch_fp32": 4.0, "int8_vs_fp32": 2.5,
+                "ort_fp32": 11, "ort_int8": 3, "int8_vs_ort_int8": 1.5, "fp32_vs_ort_fp32": 2.2}
         for k, v in want.items():
             if abs(row[k] - v) > 1e-12:
                 fail(f"bench_compare: {k} = {row[k]}, want {v}")
+        if row["ort_int8_setting"] != "s8":
+            fail(f"bench_compare: best ORT int8 graph {row['ort_int8_setting']}, want s8")
+        if "3.000 ms (s8)" not in out.stdout or "**1.50x**" not in out.stdout:
+            fail("bench_compare: markdown lacks the ORT int8 cell or its ratio:\n" + out.stdout)
         if row["pytorch_int8_setting"] != "onednn 1/2":
             fail(f"bench_compare: best PyTorch int8 setting {row['pytorch_int8_setting']}, want onednn 1/2")
         if "**4.00x**" not in out.stdout or "2 interleaved round(s)" not in out.stdout:
@@ -108,7 +120,9 @@ def bench_compare():
                                capture_output=True, text=True)
         if alone.returncode != 0 or "PyTorch results missing" not in alone.stdout:
             fail("bench_compare without PyTorch input must say so")
-    print("bench_compare.py: merged medians, best PyTorch setting and ratios OK")
+        if "ONNX Runtime results missing" not in alone.stdout:
+            fail("bench_compare without ORT input must say so")
+    print("bench_compare.py: merged medians, best ORT and PyTorch settings and ratios OK")
 
 
 def curve():
