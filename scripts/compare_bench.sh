@@ -9,10 +9,11 @@
 # to reports/ (graphs to --onnx-dir) and prints the merged markdown table (scripts/bench_compare.py).
 #
 #   scripts/compare_bench.sh [--model FILE --data DIR] [--reps R] [--rounds N] [--eval-tokens N] [--out DIR] [--onnx-dir DIR]
+#                            [--no-torch] [--no-ort]     (leave a peer out, e.g. to keep a run short)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-model= data= reps=5 rounds=3 eval_tokens=20000 out=reports onnx_dir=runs/onnx_bench
+model= data= reps=5 rounds=3 eval_tokens=20000 out=reports onnx_dir=runs/onnx_bench use_torch=1 use_ort=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$2; shift 2 ;;
@@ -22,7 +23,9 @@ while [ $# -gt 0 ]; do
     --eval-tokens) eval_tokens=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --onnx-dir) onnx_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --no-torch) use_torch=0; shift ;;
+    --no-ort) use_ort=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "compare_bench.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -30,10 +33,12 @@ mkdir -p "$out"
 rm -f "$out"/bench_wordlm_*.json "$out"/bench_pytorch_*.json "$out"/bench_ort_*.json
 bench=$root/build/lm-bench
 have_torch=0
-/usr/bin/python3 -c "import torch" 2>/dev/null && have_torch=1
-[ "$have_torch" = 0 ] && echo "==> PyTorch is not installed (apt-get install python3-torch): no PyTorch columns" >&2
+[ "$use_torch" = 1 ] && /usr/bin/python3 -c "import torch" 2>/dev/null && have_torch=1
+[ "$use_torch" = 1 ] && [ "$have_torch" = 0 ] && echo "==> PyTorch is not installed (apt-get install python3-torch): no PyTorch columns" >&2
 have_ort=0
-if /usr/bin/python3 -c "import onnx, numpy" 2>/dev/null && scripts/setup_ort.sh --check 2>/dev/null; then
+if [ "$use_ort" = 0 ]; then
+  :
+elif /usr/bin/python3 -c "import onnx, numpy" 2>/dev/null && scripts/setup_ort.sh --check 2>/dev/null; then
   have_ort=1
   echo "==> exporting ONNX graphs for ONNX Runtime to $onnx_dir" >&2
   mkdir -p "$onnx_dir"

@@ -17,7 +17,8 @@
 // exporter's int8 weight encodings, docs/onnx.md), engine the encoding.
 // Tests: forward (-b, -s lists; ids drawn from a seeded generator, zero state), decode
 // (--decode-tokens steps, time per token), eval (--data, --split, --eval-batch, --bptt,
-// --eval-tokens; NLL summed from the log-probs, state carried), load (session creation: parse,
+// --eval-tokens; NLL summed from the log-probs, state carried; the result also carries the
+// perplexity, as lm-eval computes it on the same tokens), load (session creation: parse,
 // optimize, pre-pack). -r runs after one warm-up run (--no-warmup). -o json (default) or md.
 // Exit codes: 0 ok, 64 usage, 65 bad data, 66 input missing, 69 ORT not installed.
 import fs from "node:fs";
@@ -141,7 +142,7 @@ for (const file of a.model) {
   const zeros = (B) => new ort.Tensor("float32", new Float32Array(L * B * H), [L, B, H]);
   const idTensor = (arr, T, B) => new ort.Tensor("int64", BigInt64Array.from(arr, (v) => BigInt(v)), [T, B]);
   for (const t of tests) {
-    let tokens = 0, once;
+    let tokens = 0, once, ppl;
     if (t.kind === "forward") {
       tokens = t.b * t.s;
       const x = idTensor(Array.from({ length: tokens }, () => rand(V)), t.s, t.b);
@@ -190,6 +191,7 @@ for (const file of a.model) {
         }
         const ms = now() - t0;
         if (!Number.isFinite(nll)) fail(TOOL, EX_DATA, `${file}: non-finite NLL in the eval test`);
+        ppl = Math.exp(nll / tokens);
         return ms;
       };
     } else {
@@ -212,6 +214,7 @@ for (const file of a.model) {
       blas_threads: threads, test: name, kind: t.kind, batch: t.b, seq: t.s, tokens, reps: ms.length,
       ms: stats(ms), tokens_per_sec: tps.length ? stats(tps) : {}, samples_ms: ms, graph: path.basename(file),
       decode_graph: t.kind === "decode" ? path.basename(dec === session ? file : decFile) : undefined,
+      ppl: t.kind === "eval" ? ppl : undefined,
     });
   }
 }

@@ -8,7 +8,10 @@
 # Negative controls: a graph with PyTorch's gate order left unpermuted must fail the fp32
 # check, a 4-bit file without --dequantize-4bit must be refused (64), an impossible tolerance
 # must fail (1). SKIPPED (exit 77, saying why) without python3-onnx/numpy, node or ORT.
-#   tests/onnx_test.sh BUILD_DIR SOURCE_DIR
+# Mode "saturation" (ctest onnx_saturation, labels onnx and slow): ORT run by qemu-user on an
+# emulated CPU without VNNI (EPYC-Milan, $WORDLM_NO_VNNI_CPU), where the s8 graph must fail the
+# int8 criteria (saturation) and the u8 and s7 graphs must pass; skipped without qemu-x86_64.
+#   tests/onnx_test.sh BUILD_DIR SOURCE_DIR [saturation]
 set -uo pipefail
 bin=$1
 src=$2
@@ -38,6 +41,25 @@ check() {  # check NAME EXPECTED_EXIT CMD...
 corpus=$src/tests/fixtures/import_corpus
 fix=$src/tests/fixtures/import_model.safetensors
 q() { "$bin/lm-quantize" -q --report /dev/null "$@"; }
+verify=("$py" "$src/scripts/ort_verify.py" --logits-tool "$bin/tests/wordlm_logits" --data "$corpus" --windows 0)
+
+if [ "${3:-}" = saturation ]; then
+  command -v qemu-x86_64 >/dev/null 2>&1 || skip "qemu-x86_64 is not installed (apt-get install qemu-user): it runs ORT on an emulated CPU without VNNI"
+  cpu=${WORDLM_NO_VNNI_CPU:-EPYC-Milan}
+  q -m "$fix" -o "$work/untied.int8.safetensors"
+  check "on an emulated $cpu: the s8 graph fails, u8 and s7 pass" 1 "${verify[@]}" --int8 "$work/untied.int8.safetensors" \
+    --int8-weights u8,s7,s8 --no-decode --node "qemu-x86_64 -cpu $cpu node" --json "$work/sat.json"
+  cat "$work/out.txt"
+  check "exactly the s8 row failed" 0 "$py" -c '
+import json, sys
+rows = {r["graph"]: r["ok"] for r in json.load(open(sys.argv[1]))["rows"]}
+want = {"int8 u8 sequence": True, "int8 s7 sequence": True, "int8 s8 sequence": False}
+print(rows)
+sys.exit(0 if rows == want else 1)' "$work/sat.json"
+  [ "$fails" = 0 ] && { echo "onnx_saturation: all checks passed"; exit 0; }
+  echo "onnx_saturation: $fails check(s) failed"
+  exit 1
+fi
 
 "$bin/lm-train" --data "$corpus" --emsize 32 --nhid 32 --tied --epochs 3 --dropout 0 -t 1 -q \
   --save "$work/tied.safetensors" --report /dev/null || { echo "FAIL: training the tied model"; exit 1; }
@@ -48,7 +70,6 @@ q -m "$work/tied.safetensors" -o "$work/tied.int8e.safetensors" --embedding
 q -m "$work/tied.safetensors" -o "$work/tied.mix.safetensors" --keep rnn.weight_hh_l0
 q -m "$work/tied.safetensors" -o "$work/tied.q4.safetensors" --bits 4 --embedding
 
-verify=("$py" "$src/scripts/ort_verify.py" --logits-tool "$bin/tests/wordlm_logits" --data "$corpus" --windows 0)
 check "untied: fp32, int8 per row and per tensor, u8/s7/s8 graphs" 0 \
   "${verify[@]}" --fp32 "$fix" --int8 "$work/untied.int8.safetensors" --int8 "$work/untied.pt.safetensors" \
   --int8-weights u8,s7,s8 --from-fp32 s7 --work "$work/v_untied"
