@@ -131,11 +131,11 @@ def main():
     for (m, impl, dt), b in sorted(sizes.items()):
         print(f"| {m} | {impl} | {dt} | {b / 1e6:.2f} MB |")
     if not have_ort:
-        print("\n**ONNX Runtime results missing** (onnxruntime-node not installed: scripts/setup_ort.sh; or no "
-              "ort_bench.mjs output given): no ORT columns.")
+        print("\n**ONNX Runtime results missing** (onnxruntime-node not installed: scripts/setup_ort.sh; left out "
+              "with compare_bench.sh --no-ort; or no ort_bench.mjs output given): no ORT columns.")
     if not have_pt:
-        print("\n**PyTorch results missing** (python3-torch not installed, or no pytorch_bench.py output given): "
-              "no PyTorch columns.")
+        print("\n**PyTorch results missing** (python3-torch not installed, left out with compare_bench.sh --no-torch, "
+              "or no pytorch_bench.py output given): no PyTorch columns.")
     rounds = max((r["rounds"] for r in rows), default=1)
     print("\nwordlm threads T are compared with ORT at T intra-op threads (int8: the fastest of its u8, s7 and s8 "
           "weight encodings, named in parentheses; all from scripts/export_onnx.py, same weights as ORT fp32; s8 is "

@@ -270,8 +270,8 @@ class Builder:
 
 
 def plan(config, tensors, quantize):
-    """What each part becomes: {"embedding": ..., "layers": [...], "decoder": ...} with the
-    matrices to write, and a human-readable precision line per part."""
+    """What each part becomes: the embedding matrix, per layer (W_ih, W_hh, int8?), the decoder
+    matrix and whether it is int8, and notes for stderr (mixed layers)."""
     L = config["nlayers"]
     dec = tensors.get("decoder.weight") or tensors["encoder.weight"]
     want = lambda m: m.is_int8 or quantize  # noqa: E731
@@ -290,7 +290,7 @@ def plan(config, tensors, quantize):
 
 def build(config, vocab, tensors, parts, enc, steps, log_softmax, meta):
     """One graph: steps None = the full-sequence graph (T symbolic), 1 = the decode graph."""
-    V, E, H, L = config["vocab_size"], config["emsize"], config["nhid"], config["nlayers"]
+    V, H, L = config["vocab_size"], config["nhid"], config["nlayers"]
     b = Builder()
     T = steps if steps else "T"
     precision = {}
