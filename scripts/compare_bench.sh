@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --onnx-dir) onnx_dir=$2; shift 2 ;;
     --no-torch) use_torch=0; shift ;;
     --no-ort) use_ort=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "compare_bench.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done

@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --qat-minutes) qat_minutes=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --offline) offline=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done

@@ -29,7 +29,8 @@ try {
   fail(TOOL, EX_USAGE, e.message);
 }
 if (args.help) {
-  process.stdout.write(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(1, 14).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  const lines = fs.readFileSync(new URL(import.meta.url), "utf8").split("\n");
+  process.stdout.write(lines.slice(1, lines.findIndex((l) => l.startsWith("import"))).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
   process.exit(0);
 }
 for (const k of ["model", "ids", "targets", "steps", "batch", "out"]) if (!args[k]) fail(TOOL, EX_USAGE, `--${k} is required (--help)`);

@@ -17,7 +17,7 @@ check=0
 case "${1:-}" in
   "") ;;
   --check) check=1 ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
   *) echo "setup_ort.sh: unknown option $1 (--check, --help)" >&2; exit 64 ;;
 esac
 
