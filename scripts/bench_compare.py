@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Merges lm-bench JSON (impl wordlm) and scripts/pytorch_bench.py JSON (impl pytorch) into one
-markdown table with ratios: wordlm int8 vs PyTorch's best int8 (over engines and thread settings
-with the same thread count), wordlm fp32 vs PyTorch fp32, wordlm int8 vs wordlm fp32, and file
-sizes. Medians throughout. Says clearly when no PyTorch results were given.
+"""Merges lm-bench JSON (impl wordlm), scripts/ort_bench.mjs JSON (impl ort, ONNX Runtime) and
+scripts/pytorch_bench.py JSON (impl pytorch) into one markdown table with ratios: wordlm int8 vs
+ORT's best int8 (over the exporter's u8, s7 and s8 weight encodings) and vs PyTorch's best int8 (over engines and thread
+settings with the same thread count), wordlm fp32 vs ORT fp32 and PyTorch fp32, wordlm int8 vs
+wordlm fp32, and file sizes. Medians throughout. Says clearly when ORT or PyTorch results are
+missing.
 
-  scripts/bench_compare.py reports/bench_wordlm.json reports/bench_pytorch_*.json [--json out.json]
+  scripts/bench_compare.py reports/bench_wordlm.json reports/bench_ort_*.json reports/bench_pytorch_*.json [--json out.json]
 """
 import argparse
 import json
@@ -64,6 +66,7 @@ def main():
     a = ap.parse_args()
     rows = load(a.files)
     have_pt = any(r["impl"] == "pytorch" for r in rows)
+    have_ort = any(r["impl"] == "ort" for r in rows)
     keys = []
     for r in rows:
         k = (r["model"], r["test"], r["threads"])
@@ -77,15 +80,19 @@ def main():
         return max(cand, key=lambda r: metric(r)[0] if metric(r)[2] else -metric(r)[0])
 
     out = []
-    print("| model | test | threads | wordlm fp32 | wordlm int8 | PyTorch fp32 | PyTorch int8 (best) | "
-          "int8 vs PyTorch int8 | fp32 vs PyTorch fp32 | int8 vs fp32 |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | test | threads | wordlm fp32 | wordlm int8 | ORT fp32 | ORT int8 (best) | PyTorch fp32 | "
+          "PyTorch int8 (best) | int8 vs ORT int8 | fp32 vs ORT fp32 | int8 vs PyTorch int8 | fp32 vs PyTorch fp32 | "
+          "int8 vs fp32 |")
+    print("| --- | --- | ---: |" + " ---: |" * 11)
+    int8 = lambda d: d.startswith("int8") and "emb" not in d  # noqa: E731  (PyTorch has no int8 embedding)
     for k in keys:
         wf = pick(k, "wordlm", lambda d: d == "fp32")
-        wq = pick(k, "wordlm", lambda d: d.startswith("int8") and "emb" not in d)  # PyTorch has no int8 embedding
+        wq = pick(k, "wordlm", int8)
+        of = pick(k, "ort", lambda d: d == "fp32")
+        oq = pick(k, "ort", int8)  # the fastest of the u8, s7 and s8 graphs
         pf = pick(k, "pytorch", lambda d: d == "fp32")
         pq = pick(k, "pytorch", lambda d: d.startswith("int8"))
-        unit = metric(next(r for r in (wf, wq, pf, pq) if r))[1]
+        unit = metric(next(r for r in (wf, wq, of, oq, pf, pq) if r))[1]
 
         def cell(r, with_setting=False):
             if not r:
@@ -104,13 +111,18 @@ def main():
             return vf / vs if hib else vs / vf
 
         r1, r2, r3 = ratio(wq, pq), ratio(wf, pf), ratio(wq, wf)
-        show = lambda x: f"**{x:.2f}x**" if x else "-"
-        print(f"| {k[0]} | {k[1]} | {k[2]} | {cell(wf)} | {cell(wq)} | {cell(pf, True)} | {cell(pq, True)} | "
-              f"{show(r1)} | {show(r2)} | {show(r3)} |")
+        o1, o2 = ratio(wq, oq), ratio(wf, of)
+        show = lambda x: f"**{x:.2f}x**" if x else "-"  # noqa: E731
+        ocell = lambda r: cell(r) + (f" ({r['engine']})" if r and r.get("engine") else "")  # noqa: E731
+        print(f"| {k[0]} | {k[1]} | {k[2]} | {cell(wf)} | {cell(wq)} | {cell(of)} | {ocell(oq)} | {cell(pf, True)} | "
+              f"{cell(pq, True)} | {show(o1)} | {show(o2)} | {show(r1)} | {show(r2)} | {show(r3)} |")
+        val = lambda r: metric(r)[0] if r else None  # noqa: E731
         out.append({"model": k[0], "test": k[1], "threads": k[2], "unit": unit,
-                    "wordlm_fp32": metric(wf)[0] if wf else None, "wordlm_int8": metric(wq)[0] if wq else None,
-                    "pytorch_fp32": metric(pf)[0] if pf else None, "pytorch_int8": metric(pq)[0] if pq else None,
+                    "wordlm_fp32": val(wf), "wordlm_int8": val(wq), "ort_fp32": val(of), "ort_int8": val(oq),
+                    "ort_int8_setting": oq.get("engine") if oq else None,
+                    "pytorch_fp32": val(pf), "pytorch_int8": val(pq),
                     "pytorch_int8_setting": f"{pq.get('engine')} {pq['threads']}/{pq['blas_threads']}" if pq else None,
+                    "int8_vs_ort_int8": o1, "fp32_vs_ort_fp32": o2,
                     "int8_vs_pytorch_int8": r1, "fp32_vs_pytorch_fp32": r2, "int8_vs_fp32": r3})
     sizes = {}
     for r in rows:
@@ -118,13 +130,18 @@ def main():
     print("\n| model | implementation | dtype | file size |\n| --- | --- | --- | ---: |")
     for (m, impl, dt), b in sorted(sizes.items()):
         print(f"| {m} | {impl} | {dt} | {b / 1e6:.2f} MB |")
+    if not have_ort:
+        print("\n**ONNX Runtime results missing** (onnxruntime-node not installed: scripts/setup_ort.sh; left out "
+              "with compare_bench.sh --no-ort; or no ort_bench.mjs output given): no ORT columns.")
     if not have_pt:
-        print("\n**PyTorch results missing** (python3-torch not installed, or no pytorch_bench.py output given): "
-              "only wordlm's own numbers are shown.")
+        print("\n**PyTorch results missing** (python3-torch not installed, left out with compare_bench.sh --no-torch, "
+              "or no pytorch_bench.py output given): no PyTorch columns.")
     rounds = max((r["rounds"] for r in rows), default=1)
-    print("\nwordlm threads T are compared with PyTorch at torch threads T and its best OpenBLAS setting "
-          "(T/B in parentheses; OMP_WAIT_POLICY=passive when more than one thread). Medians over all samples of "
-          f"{rounds} interleaved round(s).")
+    print("\nwordlm threads T are compared with ORT at T intra-op threads (int8: the fastest of its u8, s7 and s8 "
+          "weight encodings, named in parentheses; all from scripts/export_onnx.py, same weights as ORT fp32; s8 is "
+          "not exact on x86 CPUs without VNNI, docs/onnx.md) and with "
+          "PyTorch at torch threads T and its best OpenBLAS setting (T/B in parentheses; OMP_WAIT_POLICY=passive when "
+          f"more than one thread). Medians over all samples of {rounds} interleaved round(s).")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"comparisons": out, "sizes": [{"model": m, "impl": i, "dtype": d, "bytes": b}

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Assembles the main job's reports (JSON from lm-train, lm-quantize, lm-eval, lm-bench and, when
-present, scripts/pytorch_bench.py) into reports/summary.md and SVG plots: training curve, latency
-vs batch size and vs sequence length (wordlm fp32/int8 and PyTorch), and file size per tensor
-group. Standard library only.
+present, scripts/ort_bench.mjs and scripts/pytorch_bench.py) into reports/summary.md and SVG
+plots: training curve, latency vs batch size and vs sequence length (wordlm fp32/int8 and
+PyTorch), and file size per tensor group. Standard library only.
 
   scripts/report.py --dir reports [--title "..."]
 Inputs looked up in --dir (missing ones are skipped, and the summary says so):
-  train.json quant_int8.json quant_int8emb.json eval_fp32.json eval_int8.json eval_int8emb.json
-  bench_wordlm.json bench_batch.json bench_seq.json bench_pytorch*.json
+  train.json quant_int8.json quant_int8emb.json quant_q4.json eval_fp32.json eval_int8.json
+  eval_int8emb.json eval_q4.json (4-bit, everything), train_qat.json quant_q4qat.json
+  eval_q4qat.json (4-bit after QAT fine-tuning), bench_wordlm.json bench_batch.json bench_seq.json
+  bench_ort*.json eval_ort.json (ONNX Runtime: speed; test perplexity of each graph)
+  bench_pytorch*.json
   generate.json generated.txt score.json eval_file_int8.json (lm-generate, lm-score and lm-eval --file)
 """
 import argparse
@@ -48,6 +51,15 @@ def find(rows, impl, dtype_pred, test, threads=None):
     if c[0]["kind"] == "eval":
         return max(c, key=lambda r: r["tokens_per_sec"]["median"])
     return min(c, key=lambda r: r["ms"]["median"])
+
+
+def versus(ratio, peer):
+    """How many times faster wordlm is than a peer (ratio = peer time / wordlm time), or the other
+    way round when the peer is faster."""
+    return f"wordlm {ratio:.2f}x faster" if ratio >= 1 else f"{peer} {1 / ratio:.2f}x faster"
+
+
+PEER = {"ort": "ORT", "pytorch": "PyTorch"}
 
 
 def trained_epochs(train):
@@ -168,9 +180,15 @@ def main():
     d = a.dir
     train, q8, q8e = load(d, "train.json"), load(d, "quant_int8.json"), load(d, "quant_int8emb.json")
     e32, e8, e8e = load(d, "eval_fp32.json"), load(d, "eval_int8.json"), load(d, "eval_int8emb.json")
+    q4, e4, tqat, q4q, e4q = (load(d, n) for n in ("quant_q4.json", "eval_q4.json", "train_qat.json",
+                                                    "quant_q4qat.json", "eval_q4qat.json"))
     pt_docs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, "bench_pytorch*.json")))]
-    rows = bench_rows([load(d, "bench_wordlm.json"), load(d, "bench_batch.json"), load(d, "bench_seq.json")] + pt_docs)
+    ort_docs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, "bench_ort*.json")))]
+    ort_eval = bench_rows([load(d, "eval_ort.json")])
+    rows = bench_rows([load(d, "bench_wordlm.json"), load(d, "bench_batch.json"), load(d, "bench_seq.json")]
+                      + ort_docs + pt_docs)
     have_pt = any(r["impl"] == "pytorch" for r in rows)
+    have_ort = any(r["impl"] == "ort" for r in rows)
 
     lines = [f"## {a.title}", ""]
     if a.context:
@@ -182,9 +200,17 @@ def main():
                      f"({train['stop_reason']}, {train['total_seconds'] / 60:.1f} min, "
                      f"{train.get('train_tokens_per_sec', 0):,.0f} tokens/s on {train['threads']} threads).")
         lines.append("")
+    int8 = lambda x: x.startswith("int8") and "emb" not in x  # noqa: E731  (LSTM + decoder int8, embedding fp32)
     cols = [("fp32", "wordlm", lambda x: x == "fp32", e32, None),
-            ("int8", "wordlm", lambda x: x.startswith("int8") and "emb" not in x, e8, q8),
+            ("int8", "wordlm", int8, e8, q8),
             ("int8 + embedding", "wordlm", lambda x: x.startswith("int8") and "emb" in x, e8e, q8e)]
+    if e4:
+        cols.append(("4-bit", "wordlm", lambda x: x.startswith("q4"), e4, q4))
+    if e4q:  # the same format and kernels as 4-bit: not benchmarked again
+        cols.append(("4-bit QAT", "wordlm", lambda x: False, e4q, q4q))
+    if have_ort:
+        cols += [("ORT fp32", "ort", lambda x: x == "fp32", None, None),
+                 ("ORT int8 (best)", "ort", int8, None, None)]
     if have_pt:
         cols += [("PyTorch fp32", "pytorch", lambda x: x == "fp32", None, None),
                  ("PyTorch int8 (best)", "pytorch", lambda x: x.startswith("int8"), None, None)]
@@ -204,14 +230,22 @@ def main():
         s = f"{b / 1e6:.2f} MB"
         if fp32_size and c[0] != "fp32" and c[1] == "wordlm":
             s += f" ({fp32_size / b:.2f}x smaller)"
-        if c[1] == "pytorch" and c[0] != "PyTorch fp32":
-            p32 = find(rows, "pytorch", lambda x: x == "fp32", "b1 s10", 1)
+        if c[1] in ("pytorch", "ort") and not c[0].endswith("fp32"):
+            p32 = find(rows, c[1], lambda x: x == "fp32", "b1 s10", 1)
             if p32 and p32.get("size_bytes"):
                 s += f" ({p32['size_bytes'] / b:.2f}x smaller)"
         return s
     row("file size", size)
 
     def ppl(c):
+        if c[1] == "ort":  # each graph's perplexity on the whole split (scripts/ort_bench.mjs eval), vs wordlm fp32
+            base = e32["result"]["ppl"] if e32 else None
+            got = [r for r in ort_eval if c[2](r["dtype"]) and r.get("ppl")]
+            cell = []
+            for r in sorted(got, key=lambda r: r.get("engine", "")):
+                v = f"{r['engine'] + ' ' if r.get('engine') else ''}{r['ppl']:.2f}"
+                cell.append(v + (f" ({100 * (r['ppl'] / base - 1):+.2f}%)" if base else ""))
+            return ", ".join(cell) or "-"
         e = c[3]
         if not e:
             return "-"
@@ -222,8 +256,8 @@ def main():
         return s
     row("test perplexity", ppl)
 
-    def same_dtype(c, dtype):  # wordlm's counterpart of a PyTorch column (int8: LSTM + decoder, not the embedding)
-        return dtype == "fp32" if c[0] == "PyTorch fp32" else dtype.startswith("int8") and "emb" not in dtype
+    def same_dtype(c, dtype):  # wordlm's counterpart of a PyTorch or ORT column (int8: LSTM + decoder, not the embedding)
+        return dtype == "fp32" if c[0].endswith("fp32") else dtype.startswith("int8") and "emb" not in dtype
 
     def lat(test, unit="ms"):
         def f(c):
@@ -232,10 +266,12 @@ def main():
                 return "-"
             v = r["ms"]["median"]
             s = f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms"
-            if c[1] == "pytorch":  # how many times faster wordlm's model of the same dtype is
+            if c[1] == "ort" and r.get("engine"):
+                s += f" {r['engine']}"
+            if c[1] in ("pytorch", "ort"):  # how many times faster wordlm's model of the same dtype is
                 wl = find(rows, "wordlm", lambda x: same_dtype(c, x), test, 1)
                 if wl:
-                    s += f" (wordlm {v / wl['ms']['median']:.2f}x faster)"
+                    s += f" ({versus(v / wl['ms']['median'], PEER[c[1]])})"
                 return s
             base = find(rows, "wordlm", lambda x: x == "fp32", test, 1)
             if base and c[0] != "fp32":
@@ -249,27 +285,46 @@ def main():
         r = [x for x in rows if x["impl"] == c[1] and c[2](x["dtype"]) and x["kind"] == "eval" and x["threads"] == 1]
         if not r:
             return "-"
-        v = max(x["tokens_per_sec"]["median"] for x in r)
+        best = max(r, key=lambda x: x["tokens_per_sec"]["median"])
+        v = best["tokens_per_sec"]["median"]
         s = f"{v:,.0f} tok/s"
-        if c[1] == "pytorch":
+        if c[1] == "ort" and best.get("engine"):
+            s += f" {best['engine']}"
+        if c[1] in ("pytorch", "ort"):
             wl = [x for x in rows if x["impl"] == "wordlm" and same_dtype(c, x["dtype"]) and x["kind"] == "eval" and x["threads"] == 1]
             if wl:
-                s += f" (wordlm {max(x['tokens_per_sec']['median'] for x in wl) / v:.2f}x faster)"
+                s += f" ({versus(max(x['tokens_per_sec']['median'] for x in wl) / v, PEER[c[1]])})"
             return s
         base = [x for x in rows if x["impl"] == "wordlm" and x["dtype"] == "fp32" and x["kind"] == "eval" and x["threads"] == 1]
         if base and c[0] != "fp32":
             s += f" ({v / base[0]['tokens_per_sec']['median']:.2f}x)"
         return s
     row("eval throughput (1 thread)", evtps)
-    if e8 and "comparison" in e8:
-        cmp8 = e8["comparison"]
-        lines += ["", f"int8 vs fp32 on test: mean KL divergence {cmp8['kld']['mean']:.5f} nats "
-                      f"(p99 {cmp8['kld']['p99']:.5f}), same top-1 word {100 * cmp8['top1_agreement']:.2f}% of tokens."]
+    for name, e in (("int8", e8), ("4-bit", e4), ("4-bit QAT", e4q)):
+        if e and "comparison" in e:
+            cm = e["comparison"]
+            lines += ["", f"{name} vs fp32 on test: mean KL divergence {cm['kld']['mean']:.5f} nats "
+                          f"(p99 {cm['kld']['p99']:.5f}), same top-1 word {100 * cm['top1_agreement']:.2f}% of tokens."]
+    if e4q and tqat:
+        lines += ["", f"4-bit QAT: {tqat['total_seconds'] / 60:.1f} min of quantization-aware fine-tuning from the fp32 model "
+                      f"({trained_epochs(tqat)}), then lm-quantize --bits 4 --embedding; the same file format and kernels "
+                      "as the 4-bit column, so it is not benchmarked again. Fine-tuning keeps training the weights, so "
+                      "after a short main run it can beat the fp32 model it started from."]
     lines += use_lines(d)
+    lines += ["", "Ratios in parentheses: wordlm's quantized columns against wordlm fp32; ORT's and PyTorch's columns "
+                  "against wordlm's model of the same kind (fp32, int8)."]
+    if have_ort:
+        lines += ["", "ONNX Runtime: npm onnxruntime-node (CPU), graphs from scripts/export_onnx.py of the same weights "
+                      "(int8: wordlm's int8 file), 1 intra-op thread, measured in this run. ORT int8 (best): the faster of "
+                      "the s7 (7-bit weights) and s8 (wordlm's 8-bit codes, signed) graphs, named in each cell; test "
+                      "perplexity of every exported encoding (u8 = the exporter's default: wordlm's codes, exact on every "
+                      "CPU; s8 saturates on x86 CPUs without VNNI; docs/onnx.md)."]
+    else:
+        lines += ["", "No ONNX Runtime results in this run (scripts/setup.sh demo installs onnxruntime-node with "
+                      "scripts/setup_ort.sh, and python3-onnx)."]
     if have_pt:
-        lines += ["", "Ratios in parentheses: wordlm's int8 columns against wordlm fp32; PyTorch's columns against wordlm's "
-                      "model of the same kind (fp32, int8). PyTorch: Debian python3-torch with OpenBLAS, "
-                      "best of engines qnnpack/onednn (and of the OpenBLAS pool sizes run) at 1 torch thread, measured in this run."]
+        lines += ["", "PyTorch: Debian python3-torch with OpenBLAS, best of engines qnnpack/onednn (and of the OpenBLAS "
+                      "pool sizes run) at 1 torch thread, measured in this run."]
     else:
         lines += ["", "No PyTorch results in this run (is python3-torch installed? scripts/setup.sh demo installs it)."]
 
@@ -282,7 +337,7 @@ def main():
     if latency_plot(rows, "seq", ("batch", 1), "sequence length (batch 1)", "Forward latency vs sequence length (1 thread)",
                     os.path.join(d, "latency_seq.svg")):
         plots.append("latency_seq.svg")
-    if size_plot([("int8", q8), ("int8 + embedding", q8e)], os.path.join(d, "sizes.svg")):
+    if size_plot([("int8", q8), ("int8 + embedding", q8e), ("4-bit", q4)], os.path.join(d, "sizes.svg")):
         plots.append("sizes.svg")
     if plots:
         lines += ["", "Plots: " + ", ".join(f"{d}/{p}" for p in plots)]

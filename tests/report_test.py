@@ -3,7 +3,7 @@
 (tests/fixtures/reports/, JSON written by the tools, samples trimmed), the summary must carry
 the table rows with the right numbers, and every SVG must be well-formed, with axes labels, a
 legend, and one polyline (or bar set) per series. Then scripts/bench_compare.py on hand-made
-runs with hand-computed medians and ratios."""
+runs (wordlm, ONNX Runtime, PyTorch) with hand-computed medians and ratios."""
 import json
 import os
 import shutil
@@ -35,12 +35,34 @@ def main():
             fail("summary.md differs from what was printed")
         ev = json.load(open(os.path.join(FIX, "eval_fp32.json")))
         ev8 = json.load(open(os.path.join(FIX, "eval_int8.json")))
+        ev4 = json.load(open(os.path.join(FIX, "eval_q4.json")))
+        ev4q = json.load(open(os.path.join(FIX, "eval_q4qat.json")))
+        ort = {r["dtype"]: r for r in json.load(open(os.path.join(FIX, "eval_ort.json")))["results"]}
+        ort_b = [r for r in json.load(open(os.path.join(FIX, "bench_ort_main.json")))["results"] if r["test"] == "b1 s10"]
+        ort_best8 = min((r for r in ort_b if r["dtype"].startswith("int8")), key=lambda r: r["ms"]["median"])
+        base = ev["result"]["ppl"]
+        header = next(line for line in summary.splitlines() if line.startswith("| | fp32"))
+        want_cols = ["fp32", "int8", "int8 + embedding", "4-bit", "4-bit QAT", "ORT fp32", "ORT int8 (best)",
+                     "PyTorch fp32", "PyTorch int8 (best)"]
+        if [c.strip() for c in header.strip("|").split("|")][1:] != want_cols:
+            fail(f"summary columns {header!r}, want {want_cols}")
         for needle in ["| file size |", "| test perplexity |", "| latency b1 x s10 (1 thread) |",
                        "| decode latency per token (1 thread) |", "| eval throughput (1 thread) |",
                        f"{ev['result']['ppl']:.2f} ± {ev['result']['ppl_err']:.2f}",
-                       f"({100 * (ev8['comparison']['ppl_ratio'] - 1):+.2f}%)", "same top-1 word"]:
+                       f"({100 * (ev8['comparison']['ppl_ratio'] - 1):+.2f}%)", "same top-1 word",
+                       # 4-bit and 4-bit QAT: sizes, perplexities, drift from fp32
+                       f"{ev4['model']['bytes'] / 1e6:.2f} MB ({ev['model']['bytes'] / ev4['model']['bytes']:.2f}x smaller)",
+                       f"{ev4['result']['ppl']:.2f} ± {ev4['result']['ppl_err']:.2f} ({100 * (ev4['comparison']['ppl_ratio'] - 1):+.2f}%)",
+                       f"{ev4q['result']['ppl']:.2f} ± {ev4q['result']['ppl_err']:.2f}",
+                       "4-bit vs fp32 on test", "4-bit QAT vs fp32 on test", "quantization-aware fine-tuning",
+                       # ORT: the perplexity of each graph against wordlm fp32, the best int8 graph named with its time
+                       f"{ort['fp32']['ppl']:.2f} ({100 * (ort['fp32']['ppl'] / base - 1):+.2f}%)",
+                       f"u8 {ort['int8 u8']['ppl']:.2f}", f"s7 {ort['int8 s7']['ppl']:.2f}",
+                       f"{ort_best8['ms']['median']:.3f} ms {ort_best8['engine']}", "ONNX Runtime: npm onnxruntime-node"]:
             if needle not in summary:
                 fail(f"summary lacks {needle!r}")
+        if "No ONNX Runtime results" in summary or "No PyTorch results" in summary:
+            fail("summary says a peer is missing although its reports are there")
         expect = {"training_curve.svg": ("epoch", 2, "polyline"), "latency_batch.svg": ("batch size", 2, "polyline"),
                   "latency_seq.svg": ("sequence length", 2, "polyline"), "sizes.svg": ("MB", 3, "legend")}
         for name, (label, min_series, kind) in expect.items():
@@ -62,7 +84,28 @@ def main():
             elif n_legend < min_series:
                 fail(f"{name}: {n_legend} legend entries, want >= {min_series}")
     print("report.py: summary and 4 plots OK")
+    without_peers()
     bench_compare()
+
+
+def without_peers():
+    """Without ORT, PyTorch, 4-bit and QAT reports the summary has only wordlm's int8 columns and
+    names what is missing."""
+    with tempfile.TemporaryDirectory() as d:
+        for f in os.listdir(FIX):
+            if not f.startswith(("bench_ort", "eval_ort", "bench_pytorch", "eval_q4", "quant_q4", "train_qat")):
+                shutil.copy(os.path.join(FIX, f), d)
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "report.py"), "--dir", d],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            fail(f"report.py without peers exited {out.returncode}: {out.stderr}")
+        header = next(line for line in out.stdout.splitlines() if line.startswith("| | fp32"))
+        if header.strip() != "| | fp32 | int8 | int8 + embedding |":
+            fail(f"summary without peers has columns {header!r}")
+        for needle in ["No ONNX Runtime results in this run", "No PyTorch results in this run"]:
+            if needle not in out.stdout:
+                fail(f"summary without peers lacks {needle!r}")
+    print("report.py: summary without ORT, PyTorch, 4-bit and QAT reports OK")
 
 
 def bench_row(impl, dtype, samples, threads=1, blas=1, engine="", kind="forward", tokens=10):
@@ -85,6 +128,13 @@ def bench_compare():
                 bench_row("pytorch", "int8 qnnpack", [9, 9, 9], engine="qnnpack"),
                 bench_row("pytorch", "int8 onednn", [8, 7, 100], blas=2, engine="onednn"),
                 bench_row("pytorch", "int8 onednn", [1, 1, 1], threads=2, blas=2, engine="onednn")]},
+            # ORT: fp32 median 11; int8 s7 median 4, s8 median 3 (the best), u8 median 6; an int8+emb graph is not compared
+            "o.json": {"impl": "ort", "results": [
+                bench_row("ort", "fp32", [10, 12, 11]),
+                bench_row("ort", "int8 s7", [4, 4, 5], engine="s7"),
+                bench_row("ort", "int8 s8", [3, 6, 3], engine="s8"),
+                bench_row("ort", "int8 u8", [6, 6, 7], engine="u8"),
+                bench_row("ort", "int8+emb s7", [0.5], engine="s7")]},
         }
         for n, v in files.items():
             json.dump(v, open(os.path.join(d, n), "w"))
@@ -96,10 +146,15 @@ def bench_compare():
         c = json.load(open(os.path.join(d, "c.json")))
         row = next(x for x in c["comparisons"] if x["threads"] == 1)
         want = {"wordlm_fp32": 5, "wordlm_int8": 2, "pytorch_fp32": 20, "pytorch_int8": 8,
-                "int8_vs_pytorch_int8": 4.0, "fp32_vs_pytorch_fp32": 4.0, "int8_vs_fp32": 2.5}
+                "int8_vs_pytorch_int8": 4.0, "fp32_vs_pytorch_fp32": 4.0, "int8_vs_fp32": 2.5,
+                "ort_fp32": 11, "ort_int8": 3, "int8_vs_ort_int8": 1.5, "fp32_vs_ort_fp32": 2.2}
         for k, v in want.items():
             if abs(row[k] - v) > 1e-12:
                 fail(f"bench_compare: {k} = {row[k]}, want {v}")
+        if row["ort_int8_setting"] != "s8":
+            fail(f"bench_compare: best ORT int8 graph {row['ort_int8_setting']}, want s8")
+        if "3.000 ms (s8)" not in out.stdout or "**1.50x**" not in out.stdout:
+            fail("bench_compare: markdown lacks the ORT int8 cell or its ratio:\n" + out.stdout)
         if row["pytorch_int8_setting"] != "onednn 1/2":
             fail(f"bench_compare: best PyTorch int8 setting {row['pytorch_int8_setting']}, want onednn 1/2")
         if "**4.00x**" not in out.stdout or "2 interleaved round(s)" not in out.stdout:
@@ -108,7 +163,9 @@ def bench_compare():
                                capture_output=True, text=True)
         if alone.returncode != 0 or "PyTorch results missing" not in alone.stdout:
             fail("bench_compare without PyTorch input must say so")
-    print("bench_compare.py: merged medians, best PyTorch setting and ratios OK")
+        if "ONNX Runtime results missing" not in alone.stdout:
+            fail("bench_compare without ORT input must say so")
+    print("bench_compare.py: merged medians, best ORT and PyTorch settings and ratios OK")
 
 
 def curve():

@@ -1,9 +1,11 @@
 """safetensors read/write with the standard library only, plus the wordlm checkpoint metadata
-(docs/checkpoint.md). Shared by the PyTorch-side scripts; numpy/torch are not needed here."""
+(docs/checkpoint.md). Shared by the PyTorch- and ONNX-side scripts; numpy/torch are not needed
+here (read_raw() hands out the bytes, for callers that wrap them in numpy arrays)."""
 import json
 import struct
 
-DTYPES = {"F32": ("f", 4), "I8": ("b", 1), "I32": ("i", 4), "I64": ("q", 8), "U8": ("B", 1), "F64": ("d", 8)}
+DTYPES = {"F32": ("f", 4), "I8": ("b", 1), "I32": ("i", 4), "I64": ("q", 8), "U8": ("B", 1), "F64": ("d", 8),
+          "F16": ("e", 2)}
 FORMAT_VERSION = 1
 
 
@@ -34,19 +36,46 @@ def write(path, tensors, metadata=None):
             f.write(b)
 
 
-def read(path):
-    """Returns (metadata dict, {name: (dtype, shape, flat tuple)})."""
+def read_raw(path):
+    """Returns (metadata dict, {name: (dtype, shape, bytes)}): the little-endian data of each
+    tensor, not unpacked. Raises ValueError for a file that is not safetensors (too short, a bad
+    header, offsets outside the data, an unknown dtype); wordlm's C++ reader checks far more."""
     with open(path, "rb") as f:
         data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: {len(data)} bytes, too short for a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n].decode("utf-8"))
+    if n > len(data) - 8:
+        raise ValueError(f"{path}: header length {n} runs past the end of the file")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: header is not UTF-8 JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: header is not a JSON object")
     meta = header.pop("__metadata__", {})
     buf = data[8 + n:]
     out = {}
     for name, info in header.items():
-        fmt, size = DTYPES[info["dtype"]]
+        if info.get("dtype") not in DTYPES:
+            raise ValueError(f"{path}: tensor {name} has unknown dtype {info.get('dtype')}")
         b, e = info["data_offsets"]
-        out[name] = (info["dtype"], info["shape"], struct.unpack(f"<{(e - b) // size}{fmt}", buf[b:e]))
+        count = 1
+        for d in info["shape"]:
+            count *= d
+        if not 0 <= b <= e <= len(buf) or e - b != count * DTYPES[info["dtype"]][1]:
+            raise ValueError(f"{path}: tensor {name} has offsets {b}..{e} that do not fit its shape or the file")
+        out[name] = (info["dtype"], info["shape"], buf[b:e])
+    return meta, out
+
+
+def read(path):
+    """Returns (metadata dict, {name: (dtype, shape, flat tuple)})."""
+    meta, raw = read_raw(path)
+    out = {}
+    for name, (dtype, shape, blob) in raw.items():
+        fmt, size = DTYPES[dtype]
+        out[name] = (dtype, shape, struct.unpack(f"<{len(blob) // size}{fmt}", blob))
     return meta, out
 
 
