@@ -14,6 +14,7 @@
 #include "io/checkpoint.hpp"
 #include "kernels/kernels.hpp"
 #include "model/infer.hpp"
+#include "nn/blas.hpp"
 #include "lmbench/bench.hpp"
 #include "session/sampler.hpp"
 
@@ -108,6 +109,22 @@ void BM_peak_fma(benchmark::State& st) {
   st.counters["GMACps"] = benchmark::Counter(double(macs), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// OpenBLAS sgemm (single-threaded, as wordlm runs it) on the same product as BM_fp32_packed:
+// y (M, N) = x (M, K) W^T, W (N, K) row-major; the yardstick for our fp32 kernels, and what training uses.
+void BM_openblas_sgemm(benchmark::State& st) {
+  const std::int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  blas::ensure_single_threaded();
+  Rng rng(2);
+  std::vector<float> w(static_cast<std::size_t>(N * K)), x(static_cast<std::size_t>(M * K)), y(static_cast<std::size_t>(M * N));
+  for (auto& v : w) v = rng.uniform(-0.1f, 0.1f);
+  for (auto& v : x) v = rng.uniform(-1, 1);
+  for (auto _ : st) {
+    blas::gemm<float>(false, true, M, N, K, 1.0f, x.data(), K, w.data(), K, 0.0f, y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_quantize_row(benchmark::State& st) {
   const std::int64_t K = st.range(0);
   Rng rng(3);
@@ -198,7 +215,8 @@ BENCHMARK(BM_peak_int8);
 BENCHMARK(BM_peak_fma);
 BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({1, 800, 200})->Args({10, 10000, 200})->Args({1, 10000, 200});
 BENCHMARK(BM_int4_gemm)->Args({1, 2048, 512, 64})->Args({10, 2048, 256, 64})->Args({10, 5000, 512, 64})->Args({350, 10000, 200, 40})->Args({10, 800, 200, 40})->Args({1, 800, 200, 40})->Args({10, 10000, 200, 40})->Args({1, 10000, 200, 40});
-BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512});
+BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512})->Args({700, 10000, 200});
+BENCHMARK(BM_openblas_sgemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512})->Args({700, 10000, 200});
 BENCHMARK(BM_quantize_row)->Arg(200)->Arg(512);
 BENCHMARK(BM_lstm_cell)->Arg(512);
 BENCHMARK(BM_sampler)->Args({10000, 0, 100})->Args({10000, 40, 100})->Args({10000, 40, 90})->Args({10000, 0, 90});

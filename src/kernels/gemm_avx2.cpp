@@ -220,6 +220,7 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, 
   const float* wp = w.data.data() + p0 * 16 * K;
   const float* xr[MR];
   static_for<MR>([&](auto i) { xr[i] = XS == 1 ? a.x + (m0 + i) * a.ldx : xp + i; });
+  const std::int64_t xs = XS == 1 ? a.ldx_k : XS;  // step between consecutive k of one x row
   for (std::int64_t k = 0; k < K; ++k) {
     __m256 wv[2 * NP];
     static_for<NP>([&](auto j) {
@@ -227,7 +228,7 @@ inline void sgemm_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, 
       wv[2 * j + 1] = _mm256_load_ps(wp + j * 16 * K + 16 * k + 8);
     });
     static_for<MR>([&](auto i) {
-      const __m256 xb = _mm256_broadcast_ss(xr[i] + XS * k);
+      const __m256 xb = _mm256_broadcast_ss(xr[i] + xs * k);
       static_for<2 * NP>([&](auto c) { acc[i][c] = _mm256_fmadd_ps(xb, wv[c], acc[i][c]); });
     });
   }
@@ -275,7 +276,7 @@ void avx2_sgemm_packed(const GemmF32Args& a) {
       for (std::int64_t i = 0; i < 6; ++i) {
         const float* src = a.x + (6 * b + i) * a.ldx;
         float* dst = xpack.data() + b * 6 * K + i;
-        for (std::int64_t k = 0; k < K; ++k) dst[6 * k] = src[k];
+        for (std::int64_t k = 0; k < K; ++k) dst[6 * k] = src[k * a.ldx_k];
       }
     for (std::int64_t p = p0; p < p1; ++p) {
       for (std::int64_t b = 0; b < full; ++b) sgemm_block<6, 1, 6>(a, 6 * b, p, xpack.data() + b * 6 * K);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/aligned.hpp"
 #include "kernels/avx512_common.hpp"
 #include "kernels/kernels.hpp"
 
@@ -195,23 +196,23 @@ void avx512_gemm4(const Gemm4Args& a) {
   }
 }
 
-// ---------------------------------------------------------------- fp32 small-M GEMM
+// ---------------------------------------------------------------- fp32 GEMM on packed weights
 // MR activation rows x NP panels of 16 weight rows; one FMA chain per output over k ascending
-// (the contract), x broadcast from its row in place.
+// (the contract). x[i][k] is read at xb[i * si + k * sk]: the rows in place, or a packed block.
 template <int MR, int NP>
-inline void f32_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) {
+inline void f32_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, const float* xb, std::int64_t si,
+                      std::int64_t sk) {
   const PackedF32& w = *a.w;
   const std::int64_t K = w.K;
   __m512 acc[MR][NP];
   static_for<MR>([&](auto i) { static_for<NP>([&](auto j) { acc[i][j] = _mm512_setzero_ps(); }); });
   const float* wp = w.data.data() + p0 * 16 * K;
-  const float* x = a.x + m0 * a.ldx;
   for (std::int64_t k = 0; k < K; ++k) {
     __m512 wv[NP];
     static_for<NP>([&](auto j) { wv[j] = _mm512_load_ps(wp + j * 16 * K + 16 * k); });
     static_for<MR>([&](auto i) {
-      const __m512 xb = _mm512_set1_ps(x[i * a.ldx + k]);
-      static_for<NP>([&](auto j) { acc[i][j] = _mm512_fmadd_ps(xb, wv[j], acc[i][j]); });
+      const __m512 x = _mm512_set1_ps(xb[i * si + k * sk]);
+      static_for<NP>([&](auto j) { acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]); });
     });
   }
   static_for<MR>([&](auto i) {
@@ -223,37 +224,63 @@ inline void f32_block(const GemmF32Args& a, std::int64_t m0, std::int64_t p0) {
   });
 }
 
-// Panels NP at a time (8 for one row: 8 independent FMA chains; 3 for more, 8 rows x 3 panels =
-// 24 accumulators), rows in blocks of 8 with a tail.
-template <int NP>
-inline void f32_panels(const GemmF32Args& a, std::int64_t p) {
-  std::int64_t m = 0;
-  for (; m + 8 <= a.M; m += 8) f32_block<8, NP>(a, m, p);
-  switch (a.M - m) {
-    case 7: f32_block<7, NP>(a, m, p); break;
-    case 6: f32_block<6, NP>(a, m, p); break;
-    case 5: f32_block<5, NP>(a, m, p); break;
-    case 4: f32_block<4, NP>(a, m, p); break;
-    case 3: f32_block<3, NP>(a, m, p); break;
-    case 2: f32_block<2, NP>(a, m, p); break;
-    case 1: f32_block<1, NP>(a, m, p); break;
+// Rows [m0, m0 + rows) (rows < 8) in place over panels [p0, p1), 3 panels at a time.
+template <int MR>
+inline void f32_rows_in_place(const GemmF32Args& a, std::int64_t m0, std::int64_t p0, std::int64_t p1) {
+  const float* xb = a.x + m0 * a.ldx;
+  std::int64_t p = p0;
+  for (; p + 3 <= p1; p += 3) f32_block<MR, 3>(a, m0, p, xb, a.ldx, a.ldx_k);
+  for (; p < p1; ++p) f32_block<MR, 1>(a, m0, p, xb, a.ldx, a.ldx_k);
+}
+
+inline void f32_tail(const GemmF32Args& a, std::int64_t m0, int rows, std::int64_t p0, std::int64_t p1) {
+  switch (rows) {
+    case 7: f32_rows_in_place<7>(a, m0, p0, p1); break;
+    case 6: f32_rows_in_place<6>(a, m0, p0, p1); break;
+    case 5: f32_rows_in_place<5>(a, m0, p0, p1); break;
+    case 4: f32_rows_in_place<4>(a, m0, p0, p1); break;
+    case 3: f32_rows_in_place<3>(a, m0, p0, p1); break;
+    case 2: f32_rows_in_place<2>(a, m0, p0, p1); break;
+    case 1: f32_rows_in_place<1>(a, m0, p0, p1); break;
     default: break;
   }
 }
 
+// One row: 8 panels per pass (8 independent FMA chains). Rows read in place (ldx_k 1): blocks
+// of 8 rows x 3 panels (24 accumulators), panel blocks outside so their weights stay in cache
+// while the rows pass. Rows with a stride between k (a transposed x, training's weight
+// gradient): each block of 8 rows is first copied k-major into a small buffer, then runs over
+// every panel (one pass over the strided x instead of one per panel block).
 void avx512_sgemm_packed(const GemmF32Args& a) {
   const PackedF32& w = *a.w;
   const std::int64_t p0 = 2 * a.g0, p1 = std::min({2 * a.g1, w.Np / 16, (a.y_cols + 15) / 16});
   if (p1 <= p0 || a.M == 0) return;
-  std::int64_t p = p0;
+  const std::int64_t K = w.K, full = a.M / 8 * 8;
   if (a.M == 1) {
-    for (; p + 8 <= p1; p += 8) f32_block<1, 8>(a, 0, p);
-    for (; p + 2 <= p1; p += 2) f32_block<1, 2>(a, 0, p);
-    for (; p < p1; ++p) f32_block<1, 1>(a, 0, p);
+    std::int64_t p = p0;
+    for (; p + 8 <= p1; p += 8) f32_block<1, 8>(a, 0, p, a.x, a.ldx, a.ldx_k);
+    for (; p + 2 <= p1; p += 2) f32_block<1, 2>(a, 0, p, a.x, a.ldx, a.ldx_k);
+    for (; p < p1; ++p) f32_block<1, 1>(a, 0, p, a.x, a.ldx, a.ldx_k);
     return;
   }
-  for (; p + 3 <= p1; p += 3) f32_panels<3>(a, p);
-  for (; p < p1; ++p) f32_panels<1>(a, p);
+  if (a.ldx_k != 1) {
+    thread_local AlignedBuffer<float> xp;
+    if (xp.size() < static_cast<std::size_t>(8 * K)) xp.resize(static_cast<std::size_t>(8 * K));
+    for (std::int64_t m = 0; m < full; m += 8) {
+      for (std::int64_t k = 0; k < K; ++k)
+        for (int i = 0; i < 8; ++i) xp[static_cast<std::size_t>(8 * k + i)] = a.x[(m + i) * a.ldx + k * a.ldx_k];
+      std::int64_t p = p0;
+      for (; p + 3 <= p1; p += 3) f32_block<8, 3>(a, m, p, xp.data(), 1, 8);
+      for (; p < p1; ++p) f32_block<8, 1>(a, m, p, xp.data(), 1, 8);
+    }
+  } else {
+    std::int64_t p = p0;
+    for (; p + 3 <= p1; p += 3)
+      for (std::int64_t m = 0; m < full; m += 8) f32_block<8, 3>(a, m, p, a.x + m * a.ldx, a.ldx, 1);
+    for (; p < p1; ++p)
+      for (std::int64_t m = 0; m < full; m += 8) f32_block<8, 1>(a, m, p, a.x + m * a.ldx, a.ldx, 1);
+  }
+  f32_tail(a, full, static_cast<int>(a.M - full), p0, p1);
 }
 
 Table make_table() {

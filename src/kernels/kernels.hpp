@@ -44,12 +44,12 @@
 //   turns one 32-byte load into two operands laid out exactly as PackedI8's k-quads, so the AVX2
 //   core (vpmaddubsw + vpmaddwd) is the int8 one. colsum and scale are [nG][Np], group-major.
 //
-// ---- fp32 GEMM for small M (batch-1 decode, recurrent steps): y = x W^T (+ addend) (+ bias)
+// ---- fp32 GEMM on packed weights: y = x W^T (+ addend) (+ bias); addend may be y itself (accumulate)
 //   with W packed once at load (PackedF32): rows padded to Np = 32 * ceil(N / 32); panel p holds
 //   rows 16p..16p+15 as K steps of 16 consecutive floats. acc[m][r] is one fused multiply-add
 //   chain over k = 0..K-1 in increasing order (no k splitting), then v = acc (+ addend) (+ bias):
 //   the scalar reference computes exactly that with std::fma, so results are bit-identical.
-//   OpenBLAS stays the engine for large M, where its packing cost is amortized.
+//   Inference uses it at every M; training (AVX-512 tables) packs its decoder per window.
 //
 // ---- fp32 reductions (softmax) use 16 lanes: lane l accumulates elements j = l (mod 16) in
 //   increasing j, then lanes fold as t_l = s_l + s_(l+8) (l < 8) and combine as
@@ -110,10 +110,18 @@ struct PackedF32 {
 };
 void pack_f32(const float* w, std::int64_t N, std::int64_t K, PackedF32& out,
               const std::vector<std::int64_t>* src_row = nullptr);
+// Packing in parts, for matrices that change every training step: reserve_f32 sizes `out` for an
+// (N, K) matrix (padding rows zero); pack_f32_panels then fills 16-row panels [p0, p1) from
+// w[n * row_stride + k * col_stride] (col_stride 1: row-major W; row_stride 1: W^T of a row-major
+// (K, N) matrix). Threads may pack disjoint panel ranges at once.
+void reserve_f32(PackedF32& out, std::int64_t N, std::int64_t K);
+void pack_f32_panels(const float* w, std::int64_t row_stride, std::int64_t col_stride, PackedF32& out, std::int64_t p0,
+                     std::int64_t p1);
 
 struct GemmF32Args {
-  const float* x = nullptr;  // (M, ldx)
+  const float* x = nullptr;  // x[m][k] at x[m * ldx + k * ldx_k] (ldx_k 1: row-major; else e.g. a transpose)
   std::int64_t ldx = 0, M = 0;
+  std::int64_t ldx_k = 1;
   const PackedF32* w = nullptr;
   std::int64_t g0 = 0, g1 = 0;  // 32-row groups
   const float* addend = nullptr;

@@ -1,6 +1,7 @@
 // pack_i8: canonical int8 rows -> the row-group layout described in kernels.hpp. Runs once per
 // weight at load; ISA independent.
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 
@@ -51,6 +52,33 @@ void pack_f32(const float* w, std::int64_t N, std::int64_t K, PackedF32& out, co
     WORDLM_CHECK(src < N, "pack_f32: source row out of range");
     float* panel = out.data.data() + (r / 16) * 16 * K + (r % 16);
     for (std::int64_t k = 0; k < K; ++k) panel[k * 16] = w[src * K + k];
+  }
+}
+
+void reserve_f32(PackedF32& out, std::int64_t N, std::int64_t K) {
+  const std::int64_t Np = (N + kGroupRows - 1) / kGroupRows * kGroupRows;
+  if (out.N == N && out.K == K && out.Np == Np && out.data.size() == static_cast<std::size_t>(Np * K)) return;
+  out.N = N, out.K = K, out.Np = Np;
+  out.data.resize(static_cast<std::size_t>(Np * K));
+  out.data.zero();  // padding rows stay zero: pack_f32_panels writes only rows < N
+}
+
+void pack_f32_panels(const float* w, std::int64_t row_stride, std::int64_t col_stride, PackedF32& out, std::int64_t p0,
+                     std::int64_t p1) {
+  const std::int64_t K = out.K;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    float* panel = out.data.data() + p * 16 * K;
+    const std::int64_t rows = std::min<std::int64_t>(16, out.N - 16 * p);
+    if (rows <= 0) continue;
+    if (row_stride == 1) {  // W^T of a row-major matrix: 16 consecutive floats per k
+      for (std::int64_t k = 0; k < K; ++k)
+        std::memcpy(panel + 16 * k, w + 16 * p + k * col_stride, sizeof(float) * static_cast<std::size_t>(rows));
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* src = w + (16 * p + r) * row_stride;
+        for (std::int64_t k = 0; k < K; ++k) panel[16 * k + r] = src[k * col_stride];
+      }
+    }
   }
 }
 

@@ -88,7 +88,7 @@ void ref_sgemm_packed(const GemmF32Args& a) {
       const float* panel = w.data.data() + (r / 16) * 16 * w.K + (r % 16);
       const float* x = a.x + m * a.ldx;
       float acc = 0.0f;
-      for (std::int64_t k = 0; k < w.K; ++k) acc = std::fma(x[k], panel[k * 16], acc);
+      for (std::int64_t k = 0; k < w.K; ++k) acc = std::fma(x[k * a.ldx_k], panel[k * 16], acc);
       float v = acc;
       if (a.addend) v = v + a.addend[m * a.ld_add + r];
       if (a.bias) v = v + a.bias[r];

@@ -169,13 +169,24 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
   prof_ = profile.enabled() ? &profile : nullptr;
   partial_loss_.assign(static_cast<std::size_t>(pool.size()), 0.0);
   if (prof_) prof_->start();
+  packed_ = std::is_same_v<T, float> && nn::packed_linear();
+  if (packed_) kernels::reserve_f32(dec_w_, V, H);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
     transform_weights(team);
     forward_layers(inputs, hidden, team);
-    auto [v0, v1] = team.share(V, 16);
-    nn::linear_forward<T>(logits_.data(), top_.data(), weights(spec(ParamRole::DecoderWeight)),
-                          weights(spec(ParamRole::DecoderBias)), M, H, V, v0, v1);
+    const T* w_dec = weights(spec(ParamRole::DecoderWeight));
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_) {
+        pack_panels(w_dec, H, 1, dec_w_, team);
+        auto [g0, g1] = team.share(dec_w_.groups());
+        nn::linear_forward_packed(logits_.data(), top_.data(), dec_w_, weights(spec(ParamRole::DecoderBias)), M, V, g0, g1);
+      }
+    }
+    if (!packed_) {
+      auto [v0, v1] = team.share(V, 16);
+      nn::linear_forward<T>(logits_.data(), top_.data(), w_dec, weights(spec(ParamRole::DecoderBias)), M, H, V, v0, v1);
+    }
     team.barrier();
     mark(team, "decoder forward");
     auto [m0, m1] = team.share(M);
@@ -201,7 +212,9 @@ void LstmLM<T>::backward_layers(const std::int32_t* inputs, const Team& team) {
   const std::int64_t B = batch_, M = steps_ * B, E = cfg_.emsize, H = cfg_.nhid, L = cfg_.nlayers, V = cfg_.vocab_size;
   auto [m0, m1] = team.share(M);
   T* dy = dbuf_[0].data();  // (M, H) gradient of the top layer's output
-  nn::linear_backward_input<T>(dy, logits_.data(), weights(spec(ParamRole::DecoderWeight)), M, H, V, m0, m1);
+  if constexpr (std::is_same_v<T, float>)
+    if (packed_) nn::linear_backward_input_packed(dy, logits_.data(), dec_wt_, H, V, m0, m1);
+  if (!packed_) nn::linear_backward_input<T>(dy, logits_.data(), weights(spec(ParamRole::DecoderWeight)), M, H, V, m0, m1);
   if (drop_) nn::dropout_apply<T>(dy, dy, masks_[static_cast<std::size_t>(L)].data(), m0 * H, m1 * H);
   team.barrier();
   mark(team, "decoder backward (input)");
@@ -239,22 +252,41 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
   const std::int64_t M = steps_ * batch_, H = cfg_.nhid, V = cfg_.vocab_size;
   WORDLM_CHECK(M > 0, "backward without a forward");
   if (prof_) prof_->start();
+  if (packed_) kernels::reserve_f32(dec_wt_, H, V), kernels::reserve_f32(top_t_, H, M);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
     auto [g0, g1] = team.share(static_cast<std::int64_t>(grads.size()), 16);
     std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
+    if (packed_) {
+      pack_panels(weights(spec(ParamRole::DecoderWeight)), 1, H, dec_wt_, team);
+      pack_panels(top_.data(), 1, H, top_t_, team);
+    }
     auto [m0, m1] = team.share(M);
     nn::softmax_xent_backward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data(), T(1) / T(M));
     team.barrier();
     mark(team, "softmax+loss");
     auto [v0, v1] = team.share(V, 16);
-    nn::linear_backward_weights<T>(grad(spec(ParamRole::DecoderWeight)), grad(spec(ParamRole::DecoderBias)),
-                                   logits_.data(), top_.data(), M, H, V, v0, v1);
+    T* dw_dec = grad(spec(ParamRole::DecoderWeight));
+    T* db_dec = grad(spec(ParamRole::DecoderBias));
+    if constexpr (std::is_same_v<T, float>)
+      if (packed_) nn::linear_backward_weights_packed(dw_dec, db_dec, logits_.data(), top_t_, M, H, V, v0, v1);
+    if (!packed_) nn::linear_backward_weights<T>(dw_dec, db_dec, logits_.data(), top_.data(), M, H, V, v0, v1);
     team.barrier();
     mark(team, "decoder backward (weights)");
     backward_layers(inputs, team);
     transform_gradients(team);
   });
+}
+
+// Panels of `out` (reserved by the caller) split across the team; ends with a barrier.
+template <class T>
+void LstmLM<T>::pack_panels(const T* w, std::int64_t row_stride, std::int64_t col_stride, kernels::PackedF32& out,
+                            const Team& team) {
+  if constexpr (std::is_same_v<T, float>) {
+    auto [p0, p1] = team.share(out.Np / 16);
+    kernels::pack_f32_panels(w, row_stride, col_stride, out, p0, p1);
+  }
+  team.barrier();
 }
 
 template class LstmLM<float>;

@@ -84,6 +84,7 @@ class LstmLM {
   void backward_layers(const std::int32_t* inputs, const Team& team);
   void transform_gradients(const Team& team);
   void mark(const Team& team, const char* phase);
+  void pack_panels(const T* w, std::int64_t row_stride, std::int64_t col_stride, kernels::PackedF32& out, const Team& team);
 
   ModelConfig cfg_;
   std::vector<ParamSpec> specs_;
@@ -104,6 +105,12 @@ class LstmLM {
   AlignedBuffer<T> logits_;                // (M, V) logits; d(loss)/d(logits) after backward
   AlignedBuffer<T> row_max_, row_sum_;     // (M) softmax statistics kept for backward
   AlignedBuffer<T> dbuf_[2];               // (M, max(E, H)) gradients flowing down
+  // float on AVX-512: the decoder's products on the packed kernels (nn::packed_linear), operands
+  // packed once per window
+  bool packed_ = false;
+  kernels::PackedF32 dec_w_;               // decoder weight (V, H)
+  kernels::PackedF32 dec_wt_;              // its transpose (H, V), for the input gradient
+  kernels::PackedF32 top_t_;               // decoder input transposed (H, M), for the weight gradient
   std::vector<double> partial_loss_;       // per thread
 };
 

@@ -62,6 +62,38 @@ void linear_backward_input(T* dinp, const T* dout, const T* w, std::int64_t M, s
   blas::gemm<T>(false, false, m1 - m0, K, N, T(1), dout + m0 * N, N, w, K, T(0), dinp + m0 * K, K);
 }
 
+bool packed_linear() noexcept { return kernels::active().isa == kernels::Isa::Avx512; }
+
+void linear_forward_packed(float* out, const float* inp, const kernels::PackedF32& w, const float* b, std::int64_t M,
+                           std::int64_t N, std::int64_t g0, std::int64_t g1) {
+  if (g1 <= g0) return;
+  kernels::GemmF32Args a;
+  a.x = inp, a.ldx = w.K, a.M = M, a.w = &w, a.g0 = g0, a.g1 = g1, a.bias = b, a.y = out, a.ldy = N, a.y_cols = N;
+  kernels::active().sgemm_packed(a);
+}
+
+void linear_backward_weights_packed(float* dw, float* db, const float* dout, const kernels::PackedF32& inp_t,
+                                    std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  if (n1 <= n0) return;
+  kernels::GemmF32Args a;  // rows n of dw: x[n][m] = dout[m][n] (a column of dout), y = dw += x inp
+  a.x = dout + n0, a.ldx = 1, a.ldx_k = N, a.M = n1 - n0, a.w = &inp_t, a.g0 = 0, a.g1 = inp_t.groups();
+  a.y = dw + n0 * K, a.ldy = K, a.y_cols = K, a.addend = a.y, a.ld_add = K;
+  kernels::active().sgemm_packed(a);
+  for (std::int64_t m = 0; m < M; ++m) {
+    const float* row = dout + m * N;
+    for (std::int64_t n = n0; n < n1; ++n) db[n] += row[n];
+  }
+}
+
+void linear_backward_input_packed(float* dinp, const float* dout, const kernels::PackedF32& w_t, std::int64_t K,
+                                  std::int64_t N, std::int64_t m0, std::int64_t m1) {
+  if (m1 <= m0) return;
+  kernels::GemmF32Args a;
+  a.x = dout + m0 * N, a.ldx = N, a.M = m1 - m0, a.w = &w_t, a.g0 = 0, a.g1 = w_t.groups();
+  a.y = dinp + m0 * K, a.ldy = K, a.y_cols = K;
+  kernels::active().sgemm_packed(a);
+}
+
 // ---- dropout -----------------------------------------------------------------------------------
 template <class T>
 void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key) {
@@ -151,6 +183,25 @@ void log_softmax_rows(T* x, std::int64_t V, std::int64_t m0, std::int64_t m1) {
 }
 
 // ---- LSTM --------------------------------------------------------------------------------------
+namespace {
+// y (M, ycols) = x w^T (+ addend), x[m][k] at x[m * ldx + k * ldx_k], w packed: the float products
+// of the LSTM on the packed kernels
+void gemm_packed(const float* x, std::int64_t ldx, std::int64_t ldx_k, std::int64_t M, const kernels::PackedF32& w,
+                 float* y, std::int64_t ldy, std::int64_t y_cols, const float* addend = nullptr, std::int64_t ld_add = 0) {
+  if (M <= 0 || y_cols <= 0) return;
+  kernels::GemmF32Args a;
+  a.x = x, a.ldx = ldx, a.ldx_k = ldx_k, a.M = M, a.w = &w, a.g0 = 0, a.g1 = w.groups();
+  a.y = y, a.ldy = ldy, a.y_cols = y_cols, a.addend = addend, a.ld_add = ld_add;
+  kernels::active().sgemm_packed(a);
+}
+
+// This thread's share of out's panels from w[n * rs + k * cs] (out reserved; barrier after).
+void pack_share(const float* w, std::int64_t rs, std::int64_t cs, kernels::PackedF32& out, const Team& team) {
+  auto [p0, p1] = team.share(out.Np / 16);
+  kernels::pack_f32_panels(w, rs, cs, out, p0, p1);
+}
+}  // namespace
+
 template <class T>
 void LstmCache<T>::reserve(std::int64_t T_, std::int64_t B, std::int64_t H) {
   auto need = [](AlignedBuffer<T>& b, std::int64_t n) {
@@ -192,12 +243,25 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const Lstm
   const T *w_ih = p.w_ih, *w_hh = p.w_hh, *b_ih = p.b_ih, *b_hh = p.b_hh;
   const int tid = team.tid, nt = team.nt;
   T* gates = cache.gates.data();  // (T, B, 4H)
+  bool packed = false;
+  if constexpr (std::is_same_v<T, float>) {
+    packed = packed_linear();
+    if (packed) {
+      if (team.leader()) kernels::reserve_f32(cache.w_ih_p, G, d.K), cache.whh_p.resize(static_cast<std::size_t>(nt));
+      team.barrier();
+      pack_share(w_ih, d.K, 1, cache.w_ih_p, team);
+      team.barrier();
+    }
+  }
   // 1. input projection for all steps at once: gates = x w_ih^T + (b_ih + b_hh), rows split
   {
     auto [m0, m1] = split_range(M, tid, nt);
     for (std::int64_t m = m0; m < m1; ++m)
       for (std::int64_t g = 0; g < G; ++g) gates[m * G + g] = b_ih[g] + b_hh[g];
-    if (m1 > m0) blas::gemm<T>(false, true, m1 - m0, G, d.K, T(1), x + m0 * d.K, d.K, w_ih, d.K, T(1), gates + m0 * G, G);
+    if constexpr (std::is_same_v<T, float>)
+      if (packed) gemm_packed(x + m0 * d.K, d.K, 1, m1 - m0, cache.w_ih_p, gates + m0 * G, G, G, gates + m0 * G, G);
+    if (!packed && m1 > m0)
+      blas::gemm<T>(false, true, m1 - m0, G, d.K, T(1), x + m0 * d.K, d.K, w_ih, d.K, T(1), gates + m0 * G, G);
   }
   team.barrier();
   if (prof) prof->mark("lstm forward: input projection");
@@ -209,6 +273,13 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const Lstm
   T* wt = cache.whh.data() + 4 * j0 * H;  // (4 nj, H)
   for (int g = 0; g < 4; ++g)
     if (nj > 0) std::memcpy(wt + g * nj * H, w_hh + (g * H + j0) * H, sizeof(T) * static_cast<std::size_t>(nj * H));
+  [[maybe_unused]] kernels::PackedF32* whh_p = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    if (packed && nj > 0) {
+      whh_p = &cache.whh_p[static_cast<std::size_t>(tid)];
+      kernels::reserve_f32(*whh_p, 4 * nj, H);
+      kernels::pack_f32_panels(wt, H, 1, *whh_p, 0, whh_p->Np / 16);
+    }
   T* zr = cache.zrec.data() + 4 * j0;  // (B, 4 nj) with row stride 4H
   for (std::int64_t t = 0; t < d.steps; ++t) {
     T* z = gates + t * B * G;
@@ -218,7 +289,9 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const Lstm
     T* hn = cache.h.data() + (t + 1) * B * H;
     T* tc = cache.tc.data() + t * B * H;
     if (nj > 0) {
-      blas::gemm<T>(false, true, B, 4 * nj, H, T(1), hp, H, wt, H, T(0), zr, G);
+      if constexpr (std::is_same_v<T, float>)
+        if (packed) gemm_packed(hp, H, 1, B, *whh_p, zr, G, 4 * nj);
+      if (!packed) blas::gemm<T>(false, true, B, 4 * nj, H, T(1), hp, H, wt, H, T(0), zr, G);
       for (std::int64_t b = 0; b < B; ++b) {
         T* zb = z + b * G;
         const T* rb = zr + b * G;
@@ -246,6 +319,26 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   T* dc = cache.dc.data();
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = j0; j < j1; ++j) dc[b * H + j] = T(0), cache.dh.data()[b * H + j] = T(0);
+  bool packed = false;
+  [[maybe_unused]] kernels::PackedF32* whh_t = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    packed = packed_linear();
+    if (packed) {  // the window's operands: w_hh's columns of this thread's units, and for after the loop
+      if (team.leader()) {
+        kernels::reserve_f32(cache.w_ih_t, d.K, G), kernels::reserve_f32(cache.h_t, H, M);
+        kernels::reserve_f32(cache.x_t, d.K, M), cache.whh_t.resize(static_cast<std::size_t>(nt));
+      }
+      team.barrier();
+      pack_share(w_ih, 1, d.K, cache.w_ih_t, team);
+      pack_share(cache.h.data(), 1, H, cache.h_t, team);
+      pack_share(x, 1, d.K, cache.x_t, team);
+      if (nj > 0) {
+        whh_t = &cache.whh_t[static_cast<std::size_t>(tid)];
+        kernels::reserve_f32(*whh_t, nj, G);
+        kernels::pack_f32_panels(w_hh + j0, 1, H, *whh_t, 0, whh_t->Np / 16);
+      }
+    }
+  }
   // 1. backward through time; dh[cur] holds the gradient reaching h_t from step t+1
   for (std::int64_t t = d.steps - 1; t >= 0; --t) {
     const std::int64_t cur = (d.steps - 1 - t) % 2;
@@ -264,7 +357,9 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
     }
     team.barrier();  // all of dz_t is ready
     // dh_{t-1}[:, j0:j1] = dz_t (B, 4H) x w_hh[:, j0:j1] (4H, nj)
-    if (nj > 0 && t > 0) blas::gemm<T>(false, false, B, nj, G, T(1), z, G, w_hh + j0, H, T(0), dh_out + j0, H);
+    if constexpr (std::is_same_v<T, float>)
+      if (packed && nj > 0 && t > 0) gemm_packed(z, G, 1, B, *whh_t, dh_out + j0, H, nj);
+    if (!packed && nj > 0 && t > 0) blas::gemm<T>(false, false, B, nj, G, T(1), z, G, w_hh + j0, H, T(0), dh_out + j0, H);
   }
   team.barrier();
   if (prof) prof->mark("lstm backward: recurrence");
@@ -273,8 +368,15 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   auto [r0, r1] = split_range(G, tid, nt, 8);
   if (r1 > r0) {
     // dw_hh[r0:r1] += dz[:, r0:r1]^T h_{0..T-1};  dw_ih[r0:r1] += dz[:, r0:r1]^T x
-    blas::gemm<T>(true, false, r1 - r0, H, M, T(1), dz + r0, G, cache.h.data(), H, T(1), dw_hh + r0 * H, H);
-    blas::gemm<T>(true, false, r1 - r0, d.K, M, T(1), dz + r0, G, x, d.K, T(1), dw_ih + r0 * d.K, d.K);
+    if constexpr (std::is_same_v<T, float>)
+      if (packed) {  // x = dz^T (a column of dz per row), accumulated into the gradients
+        gemm_packed(dz + r0, 1, G, r1 - r0, cache.h_t, dw_hh + r0 * H, H, H, dw_hh + r0 * H, H);
+        gemm_packed(dz + r0, 1, G, r1 - r0, cache.x_t, dw_ih + r0 * d.K, d.K, d.K, dw_ih + r0 * d.K, d.K);
+      }
+    if (!packed) {
+      blas::gemm<T>(true, false, r1 - r0, H, M, T(1), dz + r0, G, cache.h.data(), H, T(1), dw_hh + r0 * H, H);
+      blas::gemm<T>(true, false, r1 - r0, d.K, M, T(1), dz + r0, G, x, d.K, T(1), dw_ih + r0 * d.K, d.K);
+    }
     for (std::int64_t m = 0; m < M; ++m) {
       const T* row = dz + m * G;
       for (std::int64_t r = r0; r < r1; ++r) db_ih[r] += row[r], db_hh[r] += row[r];
@@ -282,7 +384,10 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   }
   if (dx) {
     auto [m0, m1] = split_range(M, tid, nt);
-    if (m1 > m0) blas::gemm<T>(false, false, m1 - m0, d.K, G, T(1), dz + m0 * G, G, w_ih, d.K, T(0), dx + m0 * d.K, d.K);
+    if constexpr (std::is_same_v<T, float>)
+      if (packed) gemm_packed(dz + m0 * G, G, 1, m1 - m0, cache.w_ih_t, dx + m0 * d.K, d.K, d.K);
+    if (!packed && m1 > m0)
+      blas::gemm<T>(false, false, m1 - m0, d.K, G, T(1), dz + m0 * G, G, w_ih, d.K, T(0), dx + m0 * d.K, d.K);
   }
   team.barrier();
   if (prof) prof->mark("lstm backward: weight and input gradients");

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/aligned.hpp"
 #include "core/phase_timer.hpp"
 #include "core/threads.hpp"
+#include "kernels/kernels.hpp"
 
 namespace wordlm::nn {
 
@@ -36,6 +38,23 @@ void linear_backward_weights(T* dw, T* db, const T* dout, const T* inp, std::int
 template <class T>
 void linear_backward_input(T* dinp, const T* dout, const T* w, std::int64_t M, std::int64_t K, std::int64_t N,
                            std::int64_t m0, std::int64_t m1);
+
+// The same three products for float on the packed fp32 kernels (kernels.hpp) instead of OpenBLAS,
+// taken where the active kernel table is AVX-512: there they run at about twice OpenBLAS 0.3.21's
+// rate on these shapes (OpenBLAS picks its AVX2 Haswell kernels on this CPU; micro-benchmarks
+// BM_fp32_packed vs BM_openblas_sgemm at 700 x 10000 x 200: 101 vs 52 GMAC/s, docs/benchmarks.md).
+// Operands are packed per window by the caller (pack_f32_panels): w (N, K) for the forward, w^T
+// (K, N) for the input gradient, inp^T (K, M) for the weight gradient.
+bool packed_linear() noexcept;
+// out[:, rows of 32-row groups [g0, g1)] = inp (M, K) w^T + b
+void linear_forward_packed(float* out, const float* inp, const kernels::PackedF32& w, const float* b, std::int64_t M,
+                           std::int64_t N, std::int64_t g0, std::int64_t g1);
+// dw[n0:n1, :] += dout[:, n0:n1]^T inp; db[n0:n1] += colsum(dout)   (inp_t: inp^T packed, (K, M))
+void linear_backward_weights_packed(float* dw, float* db, const float* dout, const kernels::PackedF32& inp_t,
+                                    std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1);
+// dinp[m0:m1, :] = dout[m0:m1, :] w   (w_t: w^T packed, (K, N))
+void linear_backward_input_packed(float* dinp, const float* dout, const kernels::PackedF32& w_t, std::int64_t K,
+                                  std::int64_t N, std::int64_t m0, std::int64_t m1);
 
 // ---- dropout (inverted: kept units scaled by 1/(1-p)) --------------------------------------------
 // mask[i] = (u(key, i) >= p) ? 1/(1-p) : 0 for i in [i0, i1); u is a counter-based uniform, so
@@ -79,6 +98,12 @@ struct LstmCache {
   AlignedBuffer<T> dc;     // (B, H): gradient reaching c_t from step t+1
   AlignedBuffer<T> whh;    // (4H, H): w_hh rows regrouped per thread, [i f g o] rows of its units
   AlignedBuffer<T> zrec;   // (B, 4H): h_{t-1} whh^T in that regrouped column order
+  // float on the packed kernels (packed_linear()): the window's operands, packed once per window
+  kernels::PackedF32 w_ih_p;              // (4H, K) w_ih, for the input projection
+  kernels::PackedF32 w_ih_t;              // (K, 4H) w_ih^T, for the input gradient
+  kernels::PackedF32 h_t, x_t;            // (H, T*B) h_{0..T-1}^T and (K, T*B) x^T, for the weight gradients
+  std::vector<kernels::PackedF32> whh_p;  // per thread: its regrouped rows whh (4 nj, H)
+  std::vector<kernels::PackedF32> whh_t;  // per thread: w_hh[:, j0:j1]^T (nj, 4H), for dh_{t-1}
   void reserve(std::int64_t steps, std::int64_t B, std::int64_t H);
 };
 

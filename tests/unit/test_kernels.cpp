@@ -483,3 +483,41 @@ TEST_CASE("LSTM cell in the unit-blocked layout equals the cell per unit, every 
     }
   }
 }
+
+TEST_CASE("fp32 packed GEMM reads a strided x (ldx_k) as the same matrix, and accumulates into y", "[kernels]") {
+  Rng rng(12);
+  for (GemmCase c : {GemmCase{1, 20, 9}, GemmCase{7, 33, 40}, GemmCase{8, 48, 64}, GemmCase{21, 70, 35}, GemmCase{40, 200, 70}}) {
+    std::vector<float> w(static_cast<std::size_t>(c.N * c.K)), x(static_cast<std::size_t>(c.M * c.K)),
+        xt(static_cast<std::size_t>(c.K * c.M)), y0(static_cast<std::size_t>(c.M * c.N));
+    for (auto& v : w) v = rng.uniform(-1, 1);
+    for (auto& v : x) v = rng.uniform(-1, 1);
+    for (auto& v : y0) v = rng.uniform(-1, 1);
+    for (std::int64_t m = 0; m < c.M; ++m)
+      for (std::int64_t k = 0; k < c.K; ++k) xt[static_cast<std::size_t>(k * c.M + m)] = x[static_cast<std::size_t>(m * c.K + k)];
+    PackedF32 p;  // packed in parts, as training does
+    reserve_f32(p, c.N, c.K);
+    pack_f32_panels(w.data(), c.K, 1, p, 0, 1);
+    pack_f32_panels(w.data(), c.K, 1, p, 1, p.Np / 16);
+    PackedF32 q;
+    pack_f32(w.data(), c.N, c.K, q);
+    REQUIRE(std::memcmp(p.data.data(), q.data.data(), p.data.size() * 4) == 0);
+    for (const Table* t : available_tables()) {
+      INFO("isa " << isa_name(t->isa) << " M " << c.M << " N " << c.N << " K " << c.K);
+      std::vector<float> want = y0, got = y0;
+      GemmF32Args a;
+      a.x = x.data(), a.ldx = c.K, a.M = c.M, a.w = &p, a.g0 = 0, a.g1 = p.groups(), a.ldy = c.N, a.y_cols = c.N;
+      a.y = want.data(), a.addend = want.data(), a.ld_add = c.N;  // y += x W^T
+      t->sgemm_packed(a);
+      a.x = xt.data(), a.ldx = 1, a.ldx_k = c.M;
+      a.y = got.data(), a.addend = got.data();
+      t->sgemm_packed(a);
+      REQUIRE(std::memcmp(want.data(), got.data(), want.size() * 4) == 0);
+      const float ref = [&] {
+        float acc = 0.0f;
+        for (std::int64_t k = 0; k < c.K; ++k) acc = std::fma(x[static_cast<std::size_t>(k)], w[static_cast<std::size_t>(k)], acc);
+        return acc + y0[0];
+      }();
+      REQUIRE(want[0] == ref);  // the first output: one FMA chain over k, then the addend
+    }
+  }
+}
