@@ -84,21 +84,14 @@ inline float reduce8(__m256 v) {
   return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-// The end of the 16-lane max / sum-exp (kernels.hpp): the tail continues each lane exactly as
-// the scalar reference does, then the lanes combine in the contract's order.
-inline float max_sumexp_finish(const float* x, std::int64_t i, std::int64_t n, float* ml, float* sl, float* mx) {
+// The tail of a 16-lane max / sum-exp part: each lane continues exactly as the scalar reference.
+inline void sumexp_tail(const float* x, std::int64_t i, std::int64_t n, float* ml, float* sl) {
   for (; i < n; ++i) {
     const int l = static_cast<int>(i % 16);
     const float mn = x[i] > ml[l] ? x[i] : ml[l];
     sl[l] = sl[l] * exp_ref(ml[l] - mn) + exp_ref(x[i] - mn);
     ml[l] = mn;
   }
-  float M = ml[0];
-  for (int l = 1; l < 16; ++l) M = ml[l] > M ? ml[l] : M;
-  float t[8];
-  for (int l = 0; l < 8; ++l) t[l] = sl[l] * exp_ref(ml[l] - M) + sl[l + 8] * exp_ref(ml[l + 8] - M);
-  *mx = M;
-  return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
 }
 
 inline __m256i tail_mask(std::int64_t rem) {
@@ -138,6 +131,7 @@ void lstm_fwd(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const 
 void lstm_bwd(std::int64_t n, float* ai, float* af, float* ag, float* ao, const float* c_prev, const float* tc,
               const float* dh, float* dc);
 void lstm_fwd_blocked(std::int64_t units, const float* z, const float* c_prev, float* c, float* h);
+void sumexp_lanes(const float* x, std::int64_t n, float* m, float* s);
 bool minmax(const float* x, std::int64_t n, float* lo, float* hi);
 void quantize_u7(const float* x, std::int64_t n, float inv_scale, std::int32_t zp, std::uint8_t* q);
 

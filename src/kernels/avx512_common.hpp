@@ -12,6 +12,7 @@ void exp(const float* x, float* y, std::int64_t n);
 void tanh(const float* x, float* y, std::int64_t n);
 void sigmoid(const float* x, float* y, std::int64_t n);
 float max_sumexp(const float* x, std::int64_t n, float* mx);
+void sumexp_lanes(const float* x, std::int64_t n, float* m, float* s);
 float exp_sum(const float* x, std::int64_t n, float shift);
 void exp_scale_store(float* x, std::int64_t n, float shift, float s);
 void lstm_fwd(std::int64_t n, float* zi, float* zf, float* zg, float* zo, const float* c_prev, float* c, float* h,

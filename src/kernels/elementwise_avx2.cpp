@@ -51,17 +51,23 @@ inline void max_sumexp_step(__m256 v, __m256& m, __m256& s) {
   m = mn;
 }
 
-float max_sumexp(const float* x, std::int64_t n, float* mx) {
-  __m256 m0 = _mm256_set1_ps(-__builtin_inff()), m1 = m0, s0 = _mm256_setzero_ps(), s1 = s0;
+void sumexp_lanes(const float* x, std::int64_t n, float* ml, float* sl) {
+  __m256 m0 = _mm256_loadu_ps(ml), m1 = _mm256_loadu_ps(ml + 8), s0 = _mm256_loadu_ps(sl), s1 = _mm256_loadu_ps(sl + 8);
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     max_sumexp_step(_mm256_loadu_ps(x + i), m0, s0);
     max_sumexp_step(_mm256_loadu_ps(x + i + 8), m1, s1);
   }
-  alignas(32) float ml[16], sl[16];
-  _mm256_store_ps(ml, m0), _mm256_store_ps(ml + 8, m1);
-  _mm256_store_ps(sl, s0), _mm256_store_ps(sl + 8, s1);
-  return max_sumexp_finish(x, i, n, ml, sl, mx);
+  _mm256_storeu_ps(ml, m0), _mm256_storeu_ps(ml + 8, m1);
+  _mm256_storeu_ps(sl, s0), _mm256_storeu_ps(sl + 8, s1);
+  sumexp_tail(x, i, n, ml, sl);
+}
+
+float max_sumexp(const float* x, std::int64_t n, float* mx) {
+  alignas(32) float ml[16], sl[16] = {};
+  for (auto& v : ml) v = -__builtin_inff();
+  sumexp_lanes(x, n, ml, sl);
+  return sumexp_finish(ml, sl, mx);
 }
 
 float exp_sum(const float* x, std::int64_t n, float shift) {

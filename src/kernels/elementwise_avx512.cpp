@@ -90,8 +90,8 @@ void exp(const float* x, float* y, std::int64_t n) { map16(x, y, n, exp16); }
 void tanh(const float* x, float* y, std::int64_t n) { map16(x, y, n, tanh16); }
 void sigmoid(const float* x, float* y, std::int64_t n) { map16(x, y, n, sigmoid16); }
 
-float max_sumexp(const float* x, std::int64_t n, float* mx) {
-  __m512 m = _mm512_set1_ps(-__builtin_inff()), s = _mm512_setzero_ps();
+void sumexp_lanes(const float* x, std::int64_t n, float* ml, float* sl) {
+  __m512 m = _mm512_loadu_ps(ml), s = _mm512_loadu_ps(sl);
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
@@ -104,21 +104,21 @@ float max_sumexp(const float* x, std::int64_t n, float* mx) {
     }
     m = mn;
   }
-  alignas(64) float ml[16], sl[16];
-  _mm512_store_ps(ml, m);
-  _mm512_store_ps(sl, s);
+  _mm512_storeu_ps(ml, m);
+  _mm512_storeu_ps(sl, s);
   for (; i < n; ++i) {  // the tail continues each lane exactly as the scalar reference does
     const int l = static_cast<int>(i % 16);
     const float mn = x[i] > ml[l] ? x[i] : ml[l];
     sl[l] = sl[l] * exp_ref(ml[l] - mn) + exp_ref(x[i] - mn);
     ml[l] = mn;
   }
-  float M = ml[0];
-  for (int l = 1; l < 16; ++l) M = ml[l] > M ? ml[l] : M;
-  float t[8];
-  for (int l = 0; l < 8; ++l) t[l] = sl[l] * exp_ref(ml[l] - M) + sl[l + 8] * exp_ref(ml[l + 8] - M);
-  *mx = M;
-  return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+}
+
+float max_sumexp(const float* x, std::int64_t n, float* mx) {
+  alignas(64) float ml[16], sl[16] = {};
+  for (auto& v : ml) v = -__builtin_inff();
+  sumexp_lanes(x, n, ml, sl);
+  return sumexp_finish(ml, sl, mx);
 }
 
 float exp_sum(const float* x, std::int64_t n, float shift) {

@@ -304,7 +304,7 @@ const Table kAvx2Table = {
     Isa::Avx2,     avx2_gemm<false>, avx2_gemm<true>,   avx2_sgemm_packed,     avx2::minmax,   avx2::quantize_u7,
     avx2::exp,     avx2::tanh,       avx2::sigmoid,     avx2::max,             avx2::max_sumexp, avx2::exp_sum,
     avx2::exp_scale_store, avx2::lstm_fwd, avx2::lstm_bwd, avx2_gemm4<false>, avx2_gemm4<true>,
-    avx2::lstm_fwd_blocked,
+    avx2::lstm_fwd_blocked, avx2::sumexp_lanes,
 };
 
 }  // namespace

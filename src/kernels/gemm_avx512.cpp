@@ -65,9 +65,7 @@ inline __attribute__((always_inline)) void i8_block(const GemmArgs& ar, std::int
 }
 
 template <int MR, int NG, bool F32>
-inline void i8_rows(const GemmArgs& ar, std::int64_t m0, std::int64_t rg) {
-  __m512i acc[MR][2 * NG];
-  i8_block<MR, NG>(ar, m0, rg, acc);
+inline void i8_epilogue(const GemmArgs& ar, std::int64_t m0, std::int64_t rg, __m512i (&acc)[MR][2 * NG]) {
   const PackedI8& w = *ar.w;
   static_for<MR>([&](auto m) {
     const std::int64_t mm = m0 + m;
@@ -91,18 +89,53 @@ inline void i8_rows(const GemmArgs& ar, std::int64_t m0, std::int64_t rg) {
   });
 }
 
+template <int MR, int NG, bool F32>
+inline void i8_rows(const GemmArgs& ar, std::int64_t m0, std::int64_t rg) {
+  __m512i acc[MR][2 * NG];
+  i8_block<MR, NG>(ar, m0, rg, acc);
+  i8_epilogue<MR, NG, F32>(ar, m0, rg, acc);
+}
+
 // One row (decode, recurrent steps): 4 groups (128 rows) per pass, 8 independent accumulators.
 // More rows: 6 at a time over one group (12 accumulators); the group's weights stay in L1 while
 // the row blocks pass over them. Measured (micro-benchmarks, M 10 and 350): 6 x 1 group 346-391
 // GMAC/s, 8 x 1 group 318-347, 6 x 2 groups (24 accumulators) 80-142 (GCC keeps them in memory).
+// One row, one group: the group's 32 x Kp bytes are one contiguous stream; k-quads q = c (mod 4)
+// go to accumulator set c (8 independent chains), summed at the end (integer sums: exact in any order).
+template <bool F32>
+inline void i8_row1(const GemmArgs& ar, std::int64_t rg) {
+  const PackedI8& w = *ar.w;
+  const std::int8_t* wg = w.data.data() + rg * kGroupRows * w.Kp;
+  const std::int64_t nq = w.Kp / 4;
+  __m512i acc[4][2];
+  static_for<4>([&](auto c) { static_for<2>([&](auto h) { acc[c][h] = _mm512_setzero_si512(); }); });
+  std::int64_t q = 0;
+  for (; q + 4 <= nq; q += 4) {
+    static_for<4>([&](auto c) {
+      const __m512i a = bcast4(ar.qa + 4 * (q + c));
+      static_for<2>([&](auto h) {
+        acc[c][h] = _mm512_dpbusd_epi32(acc[c][h], a, _mm512_load_si512(wg + (q + c) * 128 + h * 64));
+      });
+    });
+  }
+  for (; q < nq; ++q) {
+    const __m512i a = bcast4(ar.qa + 4 * q);
+    static_for<2>([&](auto h) { acc[0][h] = _mm512_dpbusd_epi32(acc[0][h], a, _mm512_load_si512(wg + q * 128 + h * 64)); });
+  }
+  __m512i sum[1][2];
+  static_for<2>([&](auto h) {
+    sum[0][h] = _mm512_add_epi32(_mm512_add_epi32(acc[0][h], acc[1][h]), _mm512_add_epi32(acc[2][h], acc[3][h]));
+  });
+  i8_epilogue<1, 1, F32>(ar, 0, rg, sum);
+}
+
 template <bool F32>
 void avx512_gemm(const GemmArgs& a) {
   const std::int64_t g1 = std::min(a.g1, a.w->groups());
   auto live = [&](std::int64_t g) { return !F32 || g * kGroupRows < a.y_cols; };
   std::int64_t g = a.g0;
   if (a.M == 1) {
-    for (; g + 4 <= g1 && live(g); g += 4) i8_rows<1, 4, F32>(a, 0, g);
-    for (; g < g1 && live(g); ++g) i8_rows<1, 1, F32>(a, 0, g);
+    for (; g < g1 && live(g); ++g) i8_row1<F32>(a, g);
     return;
   }
   for (; g < g1 && live(g); ++g) {
@@ -292,6 +325,7 @@ Table make_table() {
   t.tanh = avx512::tanh;
   t.sigmoid = avx512::sigmoid;
   t.max_sumexp = avx512::max_sumexp;
+  t.sumexp_lanes = avx512::sumexp_lanes;
   t.exp_sum = avx512::exp_sum;
   t.exp_scale_store = avx512::exp_scale_store;
   t.lstm_fwd = avx512::lstm_fwd;

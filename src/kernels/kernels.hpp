@@ -201,7 +201,15 @@ struct Table {
   // u's gate g (i, f, g, o) for its unit l at z[32u + 8g + l] (unit j = 8u + l). Writes c[j] and
   // h[j] (c may be c_prev: updated in place); z is read only. Same math per unit as lstm_fwd.
   void (*lstm_fwd_blocked)(std::int64_t units, const float* z, const float* c_prev, float* c, float* h);
+  // max_sumexp in parts: continues 16 lane states (m[l], s[l]; start at -inf, 0) over x[0..n),
+  // element i going to lane i mod 16 - so x must start at a multiple of 16 of its row. Parts in
+  // increasing order, then sumexp_finish(), give exactly max_sumexp's *mx and sum.
+  void (*sumexp_lanes)(const float* x, std::int64_t n, float* m, float* s);
 };
+
+// The end of max_sumexp (every table): *mx = the lanes' max, returns sum_l s[l] * exp(m[l] - *mx)
+// in the 16-lane order.
+float sumexp_finish(const float* m, const float* s, float* mx) noexcept;
 
 const Table& table(Isa isa);  // throws Usage if the CPU cannot run that ISA
 std::vector<const Table*> available_tables();  // scalar first, then every SIMD table this CPU runs

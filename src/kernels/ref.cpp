@@ -143,21 +143,20 @@ inline float reduce16(const float* l) {
   return reduce8(t);
 }
 
-float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
-  float m[16], sl[16] = {};
-  for (auto& v : m) v = -std::numeric_limits<float>::infinity();
+void ref_sumexp_lanes(const float* x, std::int64_t n, float* m, float* sl) {
   for (std::int64_t i = 0; i < n; ++i) {
     const int l = static_cast<int>(i % 16);
     const float mn = x[i] > m[l] ? x[i] : m[l];
     sl[l] = sl[l] * mathfn::exp_ref(m[l] - mn) + mathfn::exp_ref(x[i] - mn);
     m[l] = mn;
   }
-  float M = m[0];
-  for (int l = 1; l < 16; ++l) M = m[l] > M ? m[l] : M;
-  float t[16];
-  for (int l = 0; l < 16; ++l) t[l] = sl[l] * mathfn::exp_ref(m[l] - M);
-  *mx = M;
-  return reduce16(t);
+}
+
+float ref_max_sumexp(const float* x, std::int64_t n, float* mx) {
+  float m[16], sl[16] = {};
+  for (auto& v : m) v = -std::numeric_limits<float>::infinity();
+  ref_sumexp_lanes(x, n, m, sl);
+  return sumexp_finish(m, sl, mx);
 }
 
 float ref_exp_sum(const float* x, std::int64_t n, float shift) {
@@ -195,10 +194,19 @@ void ref_lstm_fwd_blocked(std::int64_t units, const float* z, const float* c_pre
 
 }  // namespace
 
+float sumexp_finish(const float* m, const float* s, float* mx) noexcept {
+  float M = m[0];
+  for (int l = 1; l < 16; ++l) M = m[l] > M ? m[l] : M;
+  float t[16];
+  for (int l = 0; l < 16; ++l) t[l] = s[l] * mathfn::exp_ref(m[l] - M);
+  *mx = M;
+  return reduce16(t);
+}
+
 const Table kScalarTable = {
     Isa::Scalar,  ref_gemm_i32, ref_gemm_f32,     ref_sgemm_packed, ref_minmax, ref_quantize_u7, ref_exp,      ref_tanh,
     ref_sigmoid,  ref_max,      ref_max_sumexp, ref_exp_sum, ref_exp_scale_store, ref_lstm_fwd, ref_lstm_bwd,
-    ref_gemm4_i32, ref_gemm4_f32, ref_lstm_fwd_blocked,
+    ref_gemm4_i32, ref_gemm4_f32, ref_lstm_fwd_blocked, ref_sumexp_lanes,
 };
 
 }  // namespace wordlm::kernels

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "fmt/format.h"
 #include "model/infer.hpp"
@@ -25,7 +26,8 @@ void InferenceModel::reserve(Workspace& ws, std::int64_t steps, std::int64_t B, 
     ws.xb.resize(static_cast<std::size_t>(M * width));
     ws.z.resize(static_cast<std::size_t>(M * 4 * Hp_));
     ws.logits.resize(static_cast<std::size_t>(M * cfg_.vocab_size));
-    ws.chunk.resize(static_cast<std::size_t>(2 * kNllChunk * cfg_.vocab_size));
+    ws.lanes.resize(static_cast<std::size_t>(M * 32));
+    ws.target_logit.resize(static_cast<std::size_t>(M));
     ws.qx.reserve(M, width);
     ws.cap_rows = M;
   }
@@ -79,32 +81,37 @@ void InferenceModel::quantize_input(Workspace& ws, const InferLinear& lin, const
 
 // nll_out[m] = -log softmax(decoder(x[m]))[targets[m]] for m < M. A window's logits (bptt x batch
 // x V floats: 14 MB for 350 rows of a 10k vocabulary) would go out to memory and come back for the
-// reduction; instead kNllChunk rows at a time are computed into a double buffer that stays in
-// cache and reduced at once. Threads split the weight row groups for the product and the rows for
-// the reduction; with two buffers one barrier per chunk suffices (chunk c+2 reuses chunk c's
-// buffer only after every thread has passed chunk c+1's barrier, so finished reducing chunk c).
+// reduction, and a decoder run per chunk of rows would stream the decoder's weights from memory
+// once per chunk. Instead each thread takes its rows through the vocabulary in blocks of
+// kNllCols outputs: the block's weights are read once per window, its logits (rows x kNllCols)
+// are reduced while in cache, and each row's 16 softmax lanes carry over from block to block
+// (sumexp_lanes), so the log-sum-exp is bit-identical to max_sumexp over the whole row. No
+// barrier inside: a thread owns its rows.
 void InferenceModel::decoder_nll(Workspace& ws, const float* x, std::int64_t M, const std::int32_t* targets,
                                  double* nll_out, const Team& team) const {
   const std::int64_t V = cfg_.vocab_size, H = cfg_.nhid;
   const int site = static_cast<int>(2 * cfg_.nlayers);
-  if (!dec_.int8()) {
-    // fp32 weights are 4x larger (8 MB for 10k x 200): streaming them once per chunk costs more
-    // than the logits' round trip, so the fp32 path takes the window whole (measured)
-    project(ws, dec_, x, H, M, ws.logits.data(), V, dec_bias_.data(), team, site);
-    auto [m0, m1] = team.share(M);
-    nn::softmax_nll<float>(ws.logits.data(), targets, V, m0, m1, nll_out);
-    team.barrier();
-    return;
+  if (dec_.int8()) quantize_input(ws, dec_, x, H, M, team, site);
+  const auto& k = kernels::active();
+  auto [m0, m1] = team.share(M);
+  float* lanes = ws.lanes.data();  // (M, 2, 16): per row, the lanes' running max and sum
+  for (std::int64_t m = m0; m < m1; ++m)
+    for (int l = 0; l < 16; ++l) lanes[m * 32 + l] = -std::numeric_limits<float>::infinity(), lanes[m * 32 + 16 + l] = 0.0f;
+  float* y = ws.logits.data();  // (M, V), only the current block's columns are touched
+  for (std::int64_t c0 = 0; c0 < V; c0 += kNllCols) {
+    const std::int64_t c1 = std::min(V, c0 + kNllCols);
+    const LinearCall call{.m0 = m0, .m1 = m1, .g0 = c0 / 32, .g1 = (c1 + 31) / 32, .y = y + m0 * V, .ldy = V,
+                          .bias = dec_bias_.data()};
+    if (dec_.int8()) dec_.forward(ws.qx, call);
+    else dec_.forward(x + m0 * H, H, call);
+    for (std::int64_t m = m0; m < m1; ++m) k.sumexp_lanes(y + m * V + c0, c1 - c0, lanes + m * 32, lanes + m * 32 + 16);
+    for (std::int64_t m = m0; m < m1; ++m)
+      if (targets[m] >= c0 && targets[m] < c1) ws.target_logit[static_cast<std::size_t>(m)] = y[m * V + targets[m]];
   }
-  auto [g0, g1] = team.share(dec_.groups());
-  quantize_input(ws, dec_, x, H, M, team, site);
-  for (std::int64_t c0 = 0, c = 0; c0 < M; c0 += kNllChunk, ++c) {
-    const std::int64_t c1 = std::min(M, c0 + kNllChunk);
-    float* y = ws.chunk.data() + (c % 2) * kNllChunk * V;  // (c1 - c0, V)
-    dec_.forward(ws.qx, {.m0 = c0, .m1 = c1, .g0 = g0, .g1 = g1, .y = y, .ldy = V, .bias = dec_bias_.data()});
-    team.barrier();
-    auto [r0, r1] = split_range(c1 - c0, team.tid, team.nt);
-    nn::softmax_nll<float>(y, targets + c0, V, r0, r1, nll_out + c0);
+  for (std::int64_t m = m0; m < m1; ++m) {
+    float mx;
+    const float sum = kernels::sumexp_finish(lanes + m * 32, lanes + m * 32 + 16, &mx);
+    nll_out[m] = double(mx) + std::log(double(sum)) - double(ws.target_logit[static_cast<std::size_t>(m)]);
   }
   team.barrier();  // every nll_out written; ws.qx free
 }
