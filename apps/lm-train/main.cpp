@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--group", o.qat.group, "With --qat --bits 4: group size along the inputs (0: lm-quantize's default)")
       ->capture_default_str();
   app.add_flag("--qat-embedding", o.qat.embedding, "With --qat: quantize the embedding too (lm-quantize --embedding)");
+  bool weights_only = false;
+  app.add_flag("--qat-weights-only", weights_only,
+               "With --qat: fake-quantize the weights only, not the products' inputs (by default they are, per row "
+               "to 7 bits, as the run-time kernels do)");
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");
   cli::add_report_option(app, report);
@@ -74,8 +78,10 @@ int main(int argc, char** argv) {
       if (!given("--nlayers")) o.model.nlayers = p.nlayers;
       if (!given("--dropout")) o.model.dropout = p.dropout;
     }
-    if (!o.qat.on && (app.count("--bits") || app.count("--group") || app.count("--qat-embedding")))
-      throw_usage("--bits, --group and --qat-embedding apply to --qat only");
+    if (!o.qat.on && (app.count("--bits") || app.count("--group") || app.count("--qat-embedding") ||
+                      app.count("--qat-weights-only")))
+      throw_usage("--bits, --group, --qat-embedding and --qat-weights-only apply to --qat only");
+    o.qat.activations = !weights_only;
     if (o.qat.on && o.init.empty() && o.resume.empty())
       throw_usage("--qat fine-tunes a trained model: give it with --init FP32.safetensors");
     if (o.qat.bits != 4 && o.qat.bits != 8) throw_usage("--bits must be 4 or 8");

@@ -227,6 +227,12 @@ struct QParams {
 };
 QParams qparams_u7(float lo, float hi) noexcept;
 
+// One activation row as an integer matmul sees it, dequantized: out[k] = (q[k] - zp) * scale with
+// (scale, zp) = qparams_u7 of the row's range and q = the active table's quantize_u7 (the run-time
+// per-row scheme). Quantization-aware training's fake activation quantization; out may be x.
+// Returns false (out untouched) on NaN/Inf or a range too wide for float.
+bool fake_quant_row_u7(const float* x, std::int64_t K, float* out);
+
 // Diagnostics: a dot product of *full-range* u8 activations with s8 weights through vpmaddubsw
 // exactly as the GEMM would do it (AVX2 only; returns false if unavailable). It exists to show,
 // in a test, what the 7-bit restriction prevents: pairs above 32767 saturate.

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/error.hpp"
 #include "kernels/kernels.hpp"
@@ -146,6 +147,19 @@ std::int8_t packed_at(const PackedI4& p, std::int64_t r, std::int64_t k) noexcep
   const std::uint8_t b = p.data[static_cast<std::size_t>(rg * kGroupRows * p.K / 2 + o * 128 + s * 32 + c * 4 + j)];
   const int nib = (k % 8) >= 4 ? b >> 4 : b & 0x0F;
   return static_cast<std::int8_t>(nib - 8);
+}
+
+bool fake_quant_row_u7(const float* x, std::int64_t K, float* out) {
+  const Table& t = active();
+  float lo, hi;
+  if (!t.minmax(x, K, &lo, &hi)) return false;
+  const QParams p = qparams_u7(lo, hi);
+  if (p.scale == 0.0f) return false;
+  thread_local std::vector<std::uint8_t> q;
+  q.resize(static_cast<std::size_t>(K));
+  t.quantize_u7(x, K, p.inv_scale, p.zp, q.data());
+  for (std::int64_t k = 0; k < K; ++k) out[k] = static_cast<float>(static_cast<std::int32_t>(q[static_cast<std::size_t>(k)]) - p.zp) * p.scale;
+  return true;
 }
 
 }  // namespace wordlm::kernels

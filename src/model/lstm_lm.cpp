@@ -131,6 +131,8 @@ void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const
     nn::dropout_mask<T>(mk, m0 * E, m1 * E, p, site_key(0));
     nn::dropout_apply<T>(emb_.data(), emb_.data(), mk, m0 * E, m1 * E);
   }
+  if constexpr (std::is_same_v<T, float>)
+    if (fq_act_) nn::fake_quantize_rows(emb_.data(), E, E, m0, m1);  // what W_ih of layer 0 sees at run time
   for (std::int64_t l = 0; l < L; ++l) {
     auto& cache = caches_[static_cast<std::size_t>(l)];
     if (team.leader()) {
@@ -140,7 +142,7 @@ void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const
     team.barrier();
     const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
     mark(team, "embedding, dropout, copies");
-    nn::lstm_forward<T>(cache, x, {steps_, B, cfg_.input_size(l), H}, layer_params(l), team,
+    nn::lstm_forward<T>(cache, x, {steps_, B, cfg_.input_size(l), H, fq_act_}, layer_params(l), team,
                         team.leader() ? prof_ : nullptr);
     // dropout on the layer output: into the next layer's input, or the decoder input
     const T* y = cache.h.data() + B * H;  // rows 1..steps
@@ -152,6 +154,8 @@ void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const
     } else {
       std::memcpy(next + m0 * H, y + m0 * H, sizeof(T) * static_cast<std::size_t>((m1 - m0) * H));
     }
+    if constexpr (std::is_same_v<T, float>)
+      if (fq_act_) nn::fake_quantize_rows(next, H, H, m0, m1);  // the next product's input, as at run time
   }
   team.barrier();
   mark(team, "embedding, dropout, copies");
@@ -170,6 +174,7 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
   partial_loss_.assign(static_cast<std::size_t>(pool.size()), 0.0);
   if (prof_) prof_->start();
   packed_ = std::is_same_v<T, float> && nn::packed_linear();
+  fq_act_ = std::is_same_v<T, float> && transform_ && transform_->quantizes_activations();
   if (packed_) kernels::reserve_f32(dec_w_, V, H);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
@@ -222,7 +227,7 @@ void LstmLM<T>::backward_layers(const std::int32_t* inputs, const Team& team) {
     const std::int64_t K = cfg_.input_size(l);
     T* dx = dbuf_[(L - l) % 2].data();  // (M, K)
     const T* x = l == 0 ? emb_.data() : xin_[static_cast<std::size_t>(l)].data();
-    nn::lstm_backward<T>(caches_[static_cast<std::size_t>(l)], x, dy, {steps_, B, K, H}, layer_params(l), dx,
+    nn::lstm_backward<T>(caches_[static_cast<std::size_t>(l)], x, dy, {steps_, B, K, H, fq_act_}, layer_params(l), dx,
                          layer_grads(l), team, team.leader() ? prof_ : nullptr);
     if (drop_) nn::dropout_apply<T>(dx, dx, masks_[static_cast<std::size_t>(l)].data(), m0 * K, m1 * K);
     team.barrier();

@@ -94,6 +94,7 @@ class LstmLM {
   std::int64_t steps_ = 0, batch_ = 0;
   std::uint64_t dropout_key_ = 0;
   bool drop_ = false;
+  bool fq_act_ = false;  // the transform fake-quantizes the products' inputs too (QAT)
   PhaseTimer* prof_ = nullptr;
   // workspace, sized for the largest window seen; M = steps * B rows
   std::int64_t cap_steps_ = 0, cap_batch_ = 0;

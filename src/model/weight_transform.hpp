@@ -33,6 +33,12 @@ class WeightTransform {
   virtual void backward(const ParamSpec& s, const float* w, float* grad, std::int64_t r0, std::int64_t r1) const {
     (void)s, (void)w, (void)grad, (void)r0, (void)r1;
   }
+  // Whether the inputs of the weight matrices (each LSTM layer's input and recurrent h, the
+  // decoder's input) are fake-quantized too, per row exactly as the run-time integer kernels
+  // quantize them (kernels::fake_quant_row_u7), with a straight-through gradient: the model then
+  // computes every product from the quantized input (forward and weight gradients) and passes
+  // the input's gradient on unchanged (the row's range contains every value: nothing clips).
+  virtual bool quantizes_activations() const { return false; }
 };
 
 }  // namespace wordlm

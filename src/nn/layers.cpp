@@ -64,6 +64,10 @@ void linear_backward_input(T* dinp, const T* dout, const T* w, std::int64_t M, s
 
 bool packed_linear() noexcept { return kernels::active().isa == kernels::Isa::Avx512; }
 
+void fake_quantize_rows(float* x, std::int64_t ld, std::int64_t K, std::int64_t m0, std::int64_t m1) {
+  for (std::int64_t m = m0; m < m1; ++m) kernels::fake_quant_row_u7(x + m * ld, K, x + m * ld);
+}
+
 void linear_forward_packed(float* out, const float* inp, const kernels::PackedF32& w, const float* b, std::int64_t M,
                            std::int64_t N, std::int64_t g0, std::int64_t g1) {
   if (g1 <= g0) return;
@@ -243,13 +247,18 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const Lstm
   const T *w_ih = p.w_ih, *w_hh = p.w_hh, *b_ih = p.b_ih, *b_hh = p.b_hh;
   const int tid = team.tid, nt = team.nt;
   T* gates = cache.gates.data();  // (T, B, 4H)
-  bool packed = false;
+  bool packed = false, fq = false;
   if constexpr (std::is_same_v<T, float>) {
     packed = packed_linear();
-    if (packed) {
-      if (team.leader()) kernels::reserve_f32(cache.w_ih_p, G, d.K), cache.whh_p.resize(static_cast<std::size_t>(nt));
+    fq = d.fake_quant_h;
+    if (packed || fq) {
+      if (team.leader()) {
+        if (packed) kernels::reserve_f32(cache.w_ih_p, G, d.K), cache.whh_p.resize(static_cast<std::size_t>(nt));
+        if (fq) cache.hq_step.resize(static_cast<std::size_t>(nt));
+      }
       team.barrier();
-      pack_share(w_ih, d.K, 1, cache.w_ih_p, team);
+      if (fq) cache.hq_step[static_cast<std::size_t>(tid)].resize(static_cast<std::size_t>(B * H));
+      if (packed) pack_share(w_ih, d.K, 1, cache.w_ih_p, team);
       team.barrier();
     }
   }
@@ -284,6 +293,13 @@ void lstm_forward(LstmCache<T>& cache, const T* x, const LstmDims& d, const Lstm
   for (std::int64_t t = 0; t < d.steps; ++t) {
     T* z = gates + t * B * G;
     const T* hp = cache.h.data() + t * B * H;
+    if constexpr (std::is_same_v<T, float>)
+      if (fq && nj > 0) {  // the recurrent product's input, as the run-time kernels quantize it (every row: all of h)
+        T* hq = cache.hq_step[static_cast<std::size_t>(tid)].data();
+        std::memcpy(hq, hp, sizeof(T) * static_cast<std::size_t>(B * H));
+        fake_quantize_rows(hq, H, H, 0, B);
+        hp = hq;
+      }
     const T* cp = cache.c.data() + t * B * H;
     T* cn = cache.c.data() + (t + 1) * B * H;
     T* hn = cache.h.data() + (t + 1) * B * H;
@@ -320,9 +336,19 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = j0; j < j1; ++j) dc[b * H + j] = T(0), cache.dh.data()[b * H + j] = T(0);
   bool packed = false;
+  const T* h_in = cache.h.data();  // h_{0..T-1} as the recurrent products saw it (fake-quantized under QAT)
   [[maybe_unused]] kernels::PackedF32* whh_t = nullptr;
   if constexpr (std::is_same_v<T, float>) {
     packed = packed_linear();
+    if (d.fake_quant_h) {
+      if (team.leader()) cache.hq.resize(static_cast<std::size_t>(M * H));
+      team.barrier();
+      auto [q0, q1] = split_range(M, tid, nt);
+      std::memcpy(cache.hq.data() + q0 * H, cache.h.data() + q0 * H, sizeof(T) * static_cast<std::size_t>((q1 - q0) * H));
+      fake_quantize_rows(cache.hq.data(), H, H, q0, q1);
+      team.barrier();
+      h_in = cache.hq.data();
+    }
     if (packed) {  // the window's operands: w_hh's columns of this thread's units, and for after the loop
       if (team.leader()) {
         kernels::reserve_f32(cache.w_ih_t, d.K, G), kernels::reserve_f32(cache.h_t, H, M);
@@ -330,7 +356,7 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
       }
       team.barrier();
       pack_share(w_ih, 1, d.K, cache.w_ih_t, team);
-      pack_share(cache.h.data(), 1, H, cache.h_t, team);
+      pack_share(h_in, 1, H, cache.h_t, team);
       pack_share(x, 1, d.K, cache.x_t, team);
       if (nj > 0) {
         whh_t = &cache.whh_t[static_cast<std::size_t>(tid)];
@@ -374,7 +400,7 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
         gemm_packed(dz + r0, 1, G, r1 - r0, cache.x_t, dw_ih + r0 * d.K, d.K, d.K, dw_ih + r0 * d.K, d.K);
       }
     if (!packed) {
-      blas::gemm<T>(true, false, r1 - r0, H, M, T(1), dz + r0, G, cache.h.data(), H, T(1), dw_hh + r0 * H, H);
+      blas::gemm<T>(true, false, r1 - r0, H, M, T(1), dz + r0, G, h_in, H, T(1), dw_hh + r0 * H, H);
       blas::gemm<T>(true, false, r1 - r0, d.K, M, T(1), dz + r0, G, x, d.K, T(1), dw_ih + r0 * d.K, d.K);
     }
     for (std::int64_t m = 0; m < M; ++m) {

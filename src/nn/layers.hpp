@@ -104,12 +104,21 @@ struct LstmCache {
   kernels::PackedF32 h_t, x_t;            // (H, T*B) h_{0..T-1}^T and (K, T*B) x^T, for the weight gradients
   std::vector<kernels::PackedF32> whh_p;  // per thread: its regrouped rows whh (4 nj, H)
   std::vector<kernels::PackedF32> whh_t;  // per thread: w_hh[:, j0:j1]^T (nj, 4H), for dh_{t-1}
+  // float, fake-quantized h (LstmDims::fake_quant_h): per thread the step's h_{t-1} rows (B, H),
+  // and h_{0..T-1} for the weight gradient (T*B, H)
+  std::vector<AlignedBuffer<T>> hq_step;
+  AlignedBuffer<T> hq;
   void reserve(std::int64_t steps, std::int64_t B, std::int64_t H);
 };
 
 struct LstmDims {
   std::int64_t steps, B, K, H;
+  bool fake_quant_h = false;  // float: the recurrent products see h fake-quantized per row (QAT)
 };
+
+// Rows [m0, m1) of x (row stride ld, K used) replaced in place by their fake-quantized values
+// (kernels::fake_quant_row_u7); a row with NaN/Inf is left as is (training then diverges on it).
+void fake_quantize_rows(float* x, std::int64_t ld, std::int64_t K, std::int64_t m0, std::int64_t m1);
 
 // The layer's parameters and their gradients (PyTorch layout, gate rows i, f, g, o).
 template <class T>

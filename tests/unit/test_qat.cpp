@@ -13,6 +13,7 @@
 #include "model/eval.hpp"
 #include "model/infer.hpp"
 #include "model/lstm_lm.hpp"
+#include "nn/layers.hpp"
 #include "qscheme/scheme.hpp"
 #include "quantize/quantize.hpp"
 #include "train/qat.hpp"
@@ -74,7 +75,7 @@ TEST_CASE("straight-through gradients: QAT's gradient is the plain model's gradi
   Rng rng(2);
   a.init_pytorch(rng);
   QatOptions q;
-  q.on = true, q.bits = 4, q.embedding = true;
+  q.on = true, q.bits = 4, q.embedding = true, q.activations = false;  // the weights' rule (activations: below)
   FakeQuantTransform t(cfg, q);
   a.set_weight_transform(&t);
   // b holds the fake-quantized weights themselves
@@ -99,6 +100,86 @@ TEST_CASE("straight-through gradients: QAT's gradient is the plain model's gradi
   INFO("max |g_qat - g_plain(w_eff)| = " << worst << " of " << scale);
   CHECK(worst <= 1e-6 * scale);
   CHECK(scale > 0);
+}
+
+TEST_CASE("fake-quantized activations are exactly the run-time quantizer's codes times scales", "[qat]") {
+  Rng rng(5);
+  for (std::int64_t K : {1, 7, 16, 200, 513}) {
+    const std::int64_t M = 5, Kp = QAct::padded(K);
+    std::vector<float> x(static_cast<std::size_t>(M * K));
+    for (auto& v : x) v = rng.uniform(-3, 4);
+    for (std::int64_t k = 0; k < K; ++k) x[static_cast<std::size_t>(K + k)] = 0.5f;  // a constant row
+    for (std::int64_t k = 0; k < K; ++k) x[static_cast<std::size_t>(2 * K + k)] = 0.0f;  // an all-zero row (h0)
+    QAct qa;
+    qa.reserve(M, K);
+    REQUIRE(quantize_act_rows(x.data(), K, K, Kp, 0, M, ActGranularity::PerRow, 0, 0, qa));
+    auto fq = x;
+    nn::fake_quantize_rows(fq.data(), K, K, 0, M);
+    bool same = true;
+    for (std::int64_t m = 0; m < M; ++m)
+      for (std::int64_t k = 0; k < K; ++k) {
+        const float want = static_cast<float>(std::int32_t{qa.q[static_cast<std::size_t>(m * Kp + k)]} - qa.zp[static_cast<std::size_t>(m)]) *
+                           qa.scale[static_cast<std::size_t>(m)];
+        same &= fq[static_cast<std::size_t>(m * K + k)] == want;
+      }
+    INFO("K " << K);
+    CHECK(same);
+    CHECK(fq[static_cast<std::size_t>(2 * K)] == 0.0f);
+  }
+}
+
+namespace {
+// Fake-quantizes the products' inputs only (no weight changes): the model stays smooth in the
+// decoder's parameters, whose input does not depend on them, so finite differences apply there.
+struct ActivationsOnly : WeightTransform {
+  bool quantizes_activations() const override { return true; }
+};
+}  // namespace
+
+TEST_CASE("straight-through activations: the decoder's gradients are those of the fake-quantized forward", "[qat]") {
+  const ModelConfig cfg = cfg16();
+  LstmLM<float> a(cfg), plain(cfg);
+  Rng rng(6);
+  a.init_pytorch(rng);
+  std::copy(a.params.begin(), a.params.end(), plain.params.begin());
+  ActivationsOnly t;
+  a.set_weight_transform(&t);
+  const std::int64_t steps = 5, B = 3;
+  std::vector<std::int32_t> in(steps * B), tgt(steps * B);
+  for (auto& v : in) v = static_cast<std::int32_t>(rng.below(30));
+  for (auto& v : tgt) v = static_cast<std::int32_t>(rng.below(30));
+  ThreadPool pool(2);
+  auto loss = [&](LstmLM<float>& m) {
+    LstmLM<float>::Hidden h;
+    h.reset(cfg, B);
+    return m.forward(in.data(), tgt.data(), steps, h, 0, pool);
+  };
+  const double l0 = loss(a);
+  CHECK(l0 != loss(plain));  // the inputs really are quantized
+  a.backward(in.data(), tgt.data(), pool);
+  const std::vector<float> g(a.grads.begin(), a.grads.end());
+  int checked = 0;
+  const auto specs = param_specs(cfg);
+  for (ParamRole role : {ParamRole::DecoderWeight, ParamRole::DecoderBias}) {
+    const ParamSpec* s = nullptr;
+    for (const auto& p : specs)
+      if (p.role == role) s = &p;
+    REQUIRE(s);
+    for (int trial = 0; trial < 12; ++trial) {
+      const std::size_t i = s->offset + static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(s->numel)));
+      const float keep = a.params[i], eps = 1e-2f;
+      a.params[i] = keep + eps;
+      const double up = loss(a);
+      a.params[i] = keep - eps;
+      const double down = loss(a);
+      a.params[i] = keep;
+      const double fd = (up - down) / (2.0 * eps);
+      INFO(s->name << " element " << i - s->offset << ": analytic " << g[i] << ", finite difference " << fd);
+      CHECK(double(g[i]) == Approx(fd).margin(2e-4).epsilon(2e-2));
+      ++checked;
+    }
+  }
+  CHECK(checked == 24);
 }
 
 TEST_CASE("a QAT run's test perplexity is the run-time perplexity of its file quantized by lm-quantize", "[qat][train]") {
