@@ -1,17 +1,57 @@
 // lm-quantize: an fp32 checkpoint -> an int8 checkpoint (dynamic quantization: int8 weights
 // offline, activations quantized at run time). Prints llama-quantize's per-tensor table on
 // stderr and the same as JSON on stdout (or --report).
+#include <optional>
+
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/fileio.hpp"
 #include "core/sha256.hpp"
+#include "core/threads.hpp"
 #include "core/timer.hpp"
 #include "fmt/format.h"
+#include "data/corpus.hpp"
+#include "data/vocab.hpp"
 #include "io/checkpoint.hpp"
+#include "model/eval.hpp"
+#include "model/infer.hpp"
 #include "quantize/quantize.hpp"
 #include "runinfo/runinfo.hpp"
 
 using namespace wordlm;
+
+namespace {
+// --max-size --data: the fp32 model and a slice of a corpus split; kl(options) quantizes the
+// checkpoint so and measures the mean per-token KL divergence of the result from the fp32 model
+// over the slice (lm-eval --compare's measure; one thread, so the choice never depends on cores).
+class Calibration {
+ public:
+  Calibration(const Checkpoint& ck, const std::string& dir, const std::string& split, std::int64_t tokens)
+      : ck_(ck), base_(InferenceModel::from_checkpoint(ck)) {
+    if (split != "train" && split != "valid" && split != "test") throw_usage("--split " + split + ": expected train, valid or test");
+    const Split s = load_split(find_split_file(dir, split), split, Vocab(ck.vocab), false);
+    ids_.assign(s.ids.begin(), s.ids.begin() + std::min<std::int64_t>(tokens, s.size()));
+    if (ids_.size() < 2) throw_data("--data " + dir + ": the " + split + " split has fewer than 2 tokens");
+    opt_.batch = 1;  // a slice of a few thousand tokens: one column keeps every token
+    opt_.bptt = 35;
+  }
+  double kl(const QuantizeOptions& o) {
+    const InferenceModel m = InferenceModel::from_checkpoint(quantize_checkpoint(ck_, o).checkpoint);
+    const CompareResult r = compare(m, base_, ids_, opt_, pool_);
+    double s = 0;
+    for (double v : r.kld) s += v;
+    return r.kld.empty() ? 0.0 : s / double(r.kld.size());
+  }
+  std::int64_t tokens() const { return static_cast<std::int64_t>(ids_.size()); }
+
+ private:
+  const Checkpoint& ck_;
+  InferenceModel base_;
+  std::vector<std::int32_t> ids_;
+  EvalOptions opt_;
+  ThreadPool pool_{1};
+};
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"lm-quantize: quantize an fp32 wordlm checkpoint to int8 or 4 bits (LSTM and decoder weights; the\n"
@@ -33,6 +73,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-size", max_size_mb, "Size budget in MB (10^6 bytes): choose fp32, int8 or 4 bits per weight "
                                             "matrix for the least summed error that fits (ignores --bits, --bits-for, "
                                             "--keep, --embedding)");
+  std::string calib_dir, calib_split = "valid";
+  std::int64_t calib_tokens = 2000;
+  app.add_option("--data", calib_dir, "With --max-size: corpus folder whose --split calibrates the choice (the error of a "
+                                      "tensor at 8 or 4 bits is the mean KL divergence from the fp32 model; without "
+                                      "--data: the tensor's relative RMS weight error)");
+  app.add_option("--split", calib_split, "With --data: the split to calibrate on")->capture_default_str();
+  app.add_option("--calib-tokens", calib_tokens, "With --data: tokens of the split to calibrate on (its first N)")
+      ->capture_default_str();
   app.add_option("--bits", qo.bits, "Weight bits: 8 (int8, per row) or 4 (symmetric, a scale per row and group)")
       ->capture_default_str();
   app.add_option("--group", qo.group, "4-bit group size along the inputs: a multiple of 8 dividing them (0: the largest "
@@ -65,20 +113,32 @@ int main(int argc, char** argv) {
       if (!is_quantizable_name(ck.config, k))
         throw_usage("--bits-for " + k + ": not a weight matrix of this model (" + quantizable_names(ck.config) + ")");
     nlohmann::json plan_json;
+    if (!app.count("--max-size") && (app.count("--data") || app.count("--split") || app.count("--calib-tokens")))
+      throw_usage("--data, --split and --calib-tokens calibrate --max-size: give a budget");
     if (app.count("--max-size")) {
       if (!(max_size_mb > 0)) throw_usage("--max-size must be a positive number of MB");
-      const SizePlan plan = plan_for_size(ck, qo, static_cast<std::uint64_t>(max_size_mb * 1e6));
+      if (calib_tokens < 2) throw_usage("--calib-tokens must be at least 2");
+      SizeErrorMeasure measure;
+      std::optional<Calibration> calib;
+      if (!calib_dir.empty()) {
+        calib.emplace(ck, calib_dir, calib_split, calib_tokens);
+        measure = [&](const std::string& name, int bits) { return calib->kl(single_tensor_options(ck.config, qo, name, bits)); };
+      }
+      const SizePlan plan = plan_for_size(ck, qo, static_cast<std::uint64_t>(max_size_mb * 1e6), measure);
       qo = plan.options;
-      cli::log_info(fmt::format("size budget {:.3f} MB: least summed error {:.4f} at a predicted {:.3f} MB", max_size_mb,
+      const char* what = calib ? "mean KL (nats/token) summed" : "relative RMS weight error summed";
+      cli::log_info(fmt::format("size budget {:.3f} MB: least {} {:.4g} at a predicted {:.3f} MB", max_size_mb, what,
                                 plan.error, plan.predicted_bytes / 1e6));
       plan_json = nlohmann::json::array();
       for (const auto& c : plan.choices) {
-        cli::log_info(fmt::format("  {:>22}: {:>4} | error {:.4f} | {:8.3f} MB", c.name,
+        cli::log_info(fmt::format("  {:>22}: {:>5} | error {:.4g} | {:8.3f} MB", c.name,
                                   c.bits == 32 ? std::string("fp32") : fmt::format("{}-bit", c.bits), c.error, c.bytes / 1e6));
         plan_json.push_back({{"name", c.name}, {"bits", c.bits}, {"error", c.error}, {"bytes", c.bytes}});
       }
       plan_json = {{"max_bytes", static_cast<std::uint64_t>(max_size_mb * 1e6)}, {"predicted_bytes", plan.predicted_bytes},
-                   {"error", plan.error}, {"choices", plan_json}};
+                   {"error", plan.error}, {"choices", plan_json},
+                   {"error_measure", calib ? "mean_kl_from_fp32" : "weight_rel_rms"}};
+      if (calib) plan_json["calibration"] = {{"data", calib_dir}, {"split", calib_split}, {"tokens", calib->tokens()}};
     }
     QuantizeResult r = quantize_checkpoint(ck, qo);
     r.checkpoint.provenance["quantized_from"] = {{"path", in}, {"sha256", sha256_file(in)}};

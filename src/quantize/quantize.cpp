@@ -164,8 +164,23 @@ QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& 
   return res;
 }
 
-SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes) {
-  if (in.config.tied) throw_usage("a size budget for a tied model is not supported yet: choose --bits yourself");
+QuantizeOptions single_tensor_options(const ModelConfig& cfg, const QuantizeOptions& base, const std::string& name, int bits) {
+  QuantizeOptions o = base;
+  o.bits = bits;
+  o.bits_for.clear();
+  o.keep.clear();
+  const auto specs = param_specs(cfg);
+  const std::string emb = find_param(specs, cfg, ParamRole::Embedding).name;
+  o.embedding = name == emb;
+  for (const auto& s : specs)
+    if (s.quantizable && s.name != name && s.role != ParamRole::Embedding) o.keep.push_back(s.name);
+  if (cfg.tied && name != emb) o.keep.push_back(tied_decoder_copy(cfg).name);
+  if (cfg.tied && name == emb) o.embedding = true;  // one table serves both
+  return o;
+}
+
+SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes,
+                       const SizeErrorMeasure& measure) {
   const auto specs = param_specs(in.config);
   // the file's fixed part: everything but the weight matrices (biases, header, vocabulary, metadata)
   const std::string fp32_file = serialize_checkpoint(in);
@@ -183,12 +198,14 @@ SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::u
     const std::int64_t N = t.dim(0), K = t.dim(1);
     fixed -= t.nbytes();
     std::vector<Option> o{{32, 0.0, t.nbytes()}};
-    const QuantizedWeight q8 = quantize_weight(t.data<float>(), N, K, base.granularity, s.name);
-    o.push_back({8, q8.rel_rms_err, static_cast<std::uint64_t>(N * K + 4 * q8.scale.size())});
+    // the embedding is always per row (a lookup dequantizes one row)
+    const auto g = s.role == ParamRole::Embedding ? WeightGranularity::PerRow : base.granularity;
+    const QuantizedWeight q8 = quantize_weight(t.data<float>(), N, K, g, s.name);
+    o.push_back({8, measure ? measure(s.name, 8) : q8.rel_rms_err, static_cast<std::uint64_t>(N * K + 4 * q8.scale.size())});
     const std::int64_t G = base.group ? base.group : default_group4(K);
     if (G >= 8 && G % 8 == 0 && K % G == 0) {
       const QuantizedWeight4 q4 = quantize_weight4(t.data<float>(), N, K, G, s.name);
-      o.push_back({4, q4.rel_rms_err, static_cast<std::uint64_t>(N * (K / 2) + 2 * N * (K / G))});
+      o.push_back({4, measure ? measure(s.name, 4) : q4.rel_rms_err, static_cast<std::uint64_t>(N * (K / 2) + 2 * N * (K / G))});
     }
     names.push_back(s.name);
     opts.push_back(std::move(o));
@@ -229,6 +246,7 @@ SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::u
     const bool emb = names[i] == find_param(specs, in.config, ParamRole::Embedding).name;
     if (emb) plan.options.embedding = o.bits != 32;
     if (o.bits == 32 && !emb) plan.options.keep.push_back(names[i]);
+    if (o.bits == 32 && emb && in.config.tied) plan.options.keep.push_back(tied_decoder_copy(in.config).name);  // fp32 for both
     if (o.bits != 32) plan.options.bits_for[names[i]] = o.bits;
   }
   return plan;

@@ -5,6 +5,7 @@
 // NAME, F32 NAME_scale, the scheme as JSON metadata) that InferenceModel loads directly.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,10 +47,13 @@ struct QuantizeResult {
 bool is_quantizable_name(const ModelConfig& cfg, const std::string& name);
 
 // A size budget (lm-quantize --max-size): each weight matrix at fp32, int8 or 4 bits, the
-// combination with the least summed error whose predicted file fits. The error of a choice is the
-// tensor's measured relative RMS weight error (0 for fp32); all 3^n combinations are tried (n is
-// 5 for a 2-layer model), so the choice is optimal for that measure and deterministic (ties: the
-// smaller file, then the earlier combination).
+// combination with the least summed error whose predicted file fits. The error of a choice comes
+// from `measure` (the tensor at those bits, every other weight fp32: lm-quantize --data gives the
+// mean KL divergence from the fp32 model on a calibration slice of a corpus) or, without it, the
+// tensor's relative RMS weight error (0 for fp32). All 3^n combinations are tried (n is 5 or 6 for
+// a 2-layer model), so the choice is optimal for that measure and deterministic (ties: the
+// smaller file, then the earlier combination). A tied model's one table (embedding and decoder)
+// is one choice: fp32 for both, or one int8 / 4-bit table serving both.
 struct SizeChoice {
   std::string name;
   int bits = 32;  // 32 (fp32), 8 or 4
@@ -62,9 +66,15 @@ struct SizePlan {
   double error = 0;                   // summed
   QuantizeOptions options;            // what quantize_checkpoint is then given
 };
+// The error of quantizing one weight matrix `name` to `bits` (8 or 4) with every other weight fp32.
+using SizeErrorMeasure = std::function<double(const std::string& name, int bits)>;
+// Options that quantize `name` alone to `bits` (every other weight fp32), with base's granularity
+// and group size: what a measure evaluates.
+QuantizeOptions single_tensor_options(const ModelConfig& cfg, const QuantizeOptions& base, const std::string& name, int bits);
 // base: granularity and group size to use. Throws Usage if even the smallest choice exceeds
-// max_bytes (the message says how small it can get) or for a tied model (not supported yet).
-SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes);
+// max_bytes (the message says how small it can get).
+SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::uint64_t max_bytes,
+                       const SizeErrorMeasure& measure = {});
 
 // Throws CheckpointError(AlreadyQuantized) for an int8 input, Usage for a bad `keep` name.
 QuantizeResult quantize_checkpoint(const Checkpoint& in, const QuantizeOptions& opt);

@@ -60,6 +60,16 @@ usage)
   expect 66 ""                -- "$BIN/lm-train" --data "$T/syn" --qat --init "$T/missing.safetensors" --save "$T/x.safetensors"
   expect 64 "4 or 8"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --bits 3
   expect 64 "NAME=4"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --bits-for decoder.weight
+  expect 64 "give a budget"   -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --data "$T/syn"
+  expect 64 "--split"         -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --max-size 1 --data "$T/syn" --split dev
+  expect 66 ""                -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/x.safetensors" --max-size 1 --data "$T/nowhere"
+  # a calibrated budget: the report says how the error was measured, and two runs choose alike
+  expect 0 ""                 -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/fit.safetensors" --max-size 0.009 --data "$T/syn" --calib-tokens 300
+  grep -q '"error_measure": "mean_kl_from_fp32"' "$T/out" || { echo "FAIL: calibrated budget report"; fails=$((fails + 1)); }
+  cp "$T/out" "$T/fit1.json"
+  "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/fit2.safetensors" --max-size 0.009 --data "$T/syn" --calib-tokens 300 > "$T/fit2.json" 2>/dev/null
+  python3 -c "import json,sys; a,b=(json.load(open(f))['size_plan']['choices'] for f in sys.argv[1:]); sys.exit(a!=b)" "$T/fit1.json" "$T/fit2.json" \
+    || { echo "FAIL: a calibrated budget is not deterministic"; fails=$((fails + 1)); }
   expect 64 "preset"          -- "$BIN/lm-bench" --preset huge
   expect 64 "at least one model" -- "$BIN/lm-bench"
   expect 64 "-b"              -- "$BIN/lm-bench" --preset seed -b 0

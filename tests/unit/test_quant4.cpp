@@ -223,3 +223,38 @@ TEST_CASE("a size budget picks the least-error mix that fits, deterministically,
     CHECK(std::string(e.what()).find("smallest") != std::string::npos);
   }
 }
+
+TEST_CASE("a size budget handles a tied model's one table and takes a measured error when given", "[quant4]") {
+  ModelConfig cfg;
+  cfg.vocab_size = 40, cfg.emsize = 24, cfg.nhid = 24, cfg.nlayers = 2, cfg.tied = true;
+  LstmLM<float> m(cfg);
+  Rng rng(9);
+  m.init_pytorch(rng);
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 40; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
+  const Checkpoint tied = checkpoint_from_model(m, vocab, {});
+  const std::uint64_t fp32 = serialize_checkpoint(tied).size();
+  for (double frac : {0.4, 0.6, 1.5}) {
+    const auto budget = static_cast<std::uint64_t>(frac * double(fp32));
+    const SizePlan p = plan_for_size(tied, {}, budget);
+    const std::uint64_t actual = serialize_checkpoint(quantize_checkpoint(tied, p.options).checkpoint).size();
+    INFO("budget " << budget << " predicted " << p.predicted_bytes << " actual " << actual);
+    CHECK(actual <= budget);
+    CHECK(p.choices.size() == 5);  // the table (embedding + decoder) and four LSTM matrices
+  }
+  // a measure decides: make the table expensive at 4 bits and free at 8, the LSTM the opposite
+  const SizeErrorMeasure measure = [](const std::string& name, int bits) {
+    return name == "encoder.weight" ? (bits == 4 ? 1.0 : 0.0) : (bits == 4 ? 0.0 : 0.5);
+  };
+  const SizePlan p = plan_for_size(tied, {}, static_cast<std::uint64_t>(0.6 * double(fp32)), measure);
+  for (const auto& c : p.choices) {
+    INFO(c.name << " at " << c.bits);
+    if (c.name == "encoder.weight") CHECK(c.bits == 8);
+    else CHECK(c.bits == 4);
+  }
+  // what a measure evaluates: that tensor alone
+  const QuantizeOptions one = single_tensor_options(cfg, {}, "rnn.weight_hh_l1", 4);
+  const QuantizeResult r = quantize_checkpoint(tied, one);
+  for (const auto& t : r.tensors) CHECK(t.quantized == (t.name == "rnn.weight_hh_l1"));
+}
+
