@@ -1,6 +1,9 @@
 // Micro-benchmarks of the kernels on the shapes the seed model (E256 H512 V5000) and the small
-// model (E=H=200, V10k) use: int8 GEMM and fp32 packed GEMM at batch 1 (the recurrent GEMV,
-// bandwidth-bound) and batch 10/350 (compute-bound), activation quantization, the LSTM cell.
+// model (E=H=200, V10k) use: int8, 4-bit and fp32 packed GEMMs at batch 1 (the recurrent GEMV,
+// bandwidth-bound) and batch 10/350 (compute-bound), OpenBLAS sgemm on the same products,
+// activation quantization, the LSTM cell; and this machine's peaks (BM_peak_*: the int8 cores
+// and FMA on registers only), against which every GMACps reads as a fraction. The kernels run on
+// the active table (WORDLM_FORCE_ISA=avx2 measures the AVX2 one on an AVX-512 machine).
 // Counters: bytes of weights streamed per second ("weight_GBps") and multiply-adds per second.
 #include <benchmark/benchmark.h>
 
@@ -125,6 +128,24 @@ void BM_openblas_sgemm(benchmark::State& st) {
   st.counters["GMACps"] = benchmark::Counter(double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_peak_vnni(benchmark::State& st) {
+  std::int32_t sink = 0;
+  std::int64_t macs = 0;
+  for (auto _ : st) macs = avx512_peak_vnni(1 << 16, &sink);
+  benchmark::DoNotOptimize(sink);
+  if (macs == 0) st.SkipWithError("no AVX-512 VNNI");
+  st.counters["GMACps"] = benchmark::Counter(double(macs), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_peak_fma512(benchmark::State& st) {
+  float sink = 0;
+  std::int64_t macs = 0;
+  for (auto _ : st) macs = avx512_peak_fma(1 << 16, &sink);
+  benchmark::DoNotOptimize(sink);
+  if (macs == 0) st.SkipWithError("no AVX-512");
+  st.counters["GMACps"] = benchmark::Counter(double(macs), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_quantize_row(benchmark::State& st) {
   const std::int64_t K = st.range(0);
   Rng rng(3);
@@ -213,6 +234,8 @@ BENCHMARK(BM_corpus_load)->Unit(benchmark::kMillisecond);
 // seed model: W_hh 2048x512 (GEMV per step), W_ih 2048x256 / 2048x512, decoder 5000x512
 BENCHMARK(BM_peak_int8);
 BENCHMARK(BM_peak_fma);
+BENCHMARK(BM_peak_vnni);
+BENCHMARK(BM_peak_fma512);
 BENCHMARK(BM_int8_gemm)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({1, 800, 200})->Args({10, 10000, 200})->Args({1, 10000, 200});
 BENCHMARK(BM_int4_gemm)->Args({1, 2048, 512, 64})->Args({10, 2048, 256, 64})->Args({10, 5000, 512, 64})->Args({350, 10000, 200, 40})->Args({10, 800, 200, 40})->Args({1, 800, 200, 40})->Args({10, 10000, 200, 40})->Args({1, 10000, 200, 40});
 BENCHMARK(BM_fp32_packed)->Args({1, 2048, 512})->Args({10, 2048, 256})->Args({10, 5000, 512})->Args({350, 10000, 200})->Args({10, 800, 200})->Args({560, 5000, 512})->Args({16, 2048, 512})->Args({700, 10000, 200});

@@ -346,4 +346,47 @@ const Table* avx512_table() noexcept {
   return &t;
 }
 
+// Peak loops (see kernels.hpp): 8 independent accumulators on registers, written in assembly so
+// the compiler can neither merge the identical products nor keep the accumulators in memory.
+std::int64_t avx512_peak_vnni(std::int64_t iters, std::int32_t* sink) {
+  if (!cpu_has_avx512_vnni()) return 0;
+  const std::int64_t n0 = iters;
+  const __m512i a = _mm512_set1_epi8(100), w = _mm512_set1_epi8(-3);
+  alignas(64) std::int32_t out[16];
+  asm volatile(
+      "vpxord %%zmm5, %%zmm5, %%zmm5\n\tvpxord %%zmm6, %%zmm6, %%zmm6\n\tvpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+      "vpxord %%zmm8, %%zmm8, %%zmm8\n\tvpxord %%zmm9, %%zmm9, %%zmm9\n\tvpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+      "vpxord %%zmm11, %%zmm11, %%zmm11\n\tvpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+      "test %[n], %[n]\n\tjle 2f\n"
+      "1:\n\t"
+      "vpdpbusd %[w], %[a], %%zmm5\n\tvpdpbusd %[w], %[a], %%zmm6\n\tvpdpbusd %[w], %[a], %%zmm7\n\t"
+      "vpdpbusd %[w], %[a], %%zmm8\n\tvpdpbusd %[w], %[a], %%zmm9\n\tvpdpbusd %[w], %[a], %%zmm10\n\t"
+      "vpdpbusd %[w], %[a], %%zmm11\n\tvpdpbusd %[w], %[a], %%zmm12\n\t"
+      "dec %[n]\n\tjnz 1b\n"
+      "2:\n\t"
+      "vpaddd %%zmm6, %%zmm5, %%zmm5\n\tvpaddd %%zmm8, %%zmm7, %%zmm7\n\tvpaddd %%zmm10, %%zmm9, %%zmm9\n\t"
+      "vpaddd %%zmm12, %%zmm11, %%zmm11\n\tvpaddd %%zmm7, %%zmm5, %%zmm5\n\tvpaddd %%zmm11, %%zmm9, %%zmm9\n\t"
+      "vpaddd %%zmm9, %%zmm5, %%zmm5\n\tvmovdqa32 %%zmm5, %[out]\n\t"
+      : [n] "+r"(iters), [out] "=m"(out)
+      : [a] "v"(a), [w] "v"(w)
+      : "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "cc");
+  *sink = out[0];
+  return n0 > 0 ? n0 * 8 * 64 : 0;
+}
+
+std::int64_t avx512_peak_fma(std::int64_t iters, float* sink) {
+  if (!cpu_has_avx512_vnni()) return 0;
+  constexpr int kAcc = 12;
+  __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-3f), acc[kAcc];
+  static_for<kAcc>([&](auto i) { acc[i] = _mm512_set1_ps(0.01f * (i + 1)); });
+  for (std::int64_t it = 0; it < iters; ++it) {
+    asm volatile("" : "+v"(x), "+v"(y));
+    static_for<kAcc>([&](auto i) { acc[i] = _mm512_fmadd_ps(acc[i], x, y); });
+  }
+  __m512 s = acc[0];
+  static_for<kAcc - 1>([&](auto i) { s = _mm512_add_ps(s, acc[i + 1]); });
+  *sink = _mm512_reduce_add_ps(s);
+  return iters * kAcc * 16;
+}
+
 }  // namespace wordlm::kernels

@@ -244,6 +244,9 @@ bool avx2_dot_u8s8_saturating(const std::uint8_t* a, const std::int8_t* w, std::
 // 32 u7 x s8 products), avx2_peak_fma is 8-lane FMA. `sink` keeps the results alive.
 std::int64_t avx2_peak_i8(std::int64_t iters, std::int32_t* sink);
 std::int64_t avx2_peak_fma(std::int64_t iters, float* sink);
+// The same on AVX-512 (0 without AVX-512 + VNNI): vpdpbusd on 64 u8 x s8 products, 16-lane FMA.
+std::int64_t avx512_peak_vnni(std::int64_t iters, std::int32_t* sink);
+std::int64_t avx512_peak_fma(std::int64_t iters, float* sink);
 
 // Internal: the per-ISA tables.
 extern const Table kScalarTable;
