@@ -150,10 +150,10 @@ int main(int argc, char** argv) {
     cli::log_info(fmt::format("model: {} | {} parameters | optimizer {} lr {} clip {} | batch {} bptt {} | {} threads",
                               o.model.describe(), param_count(o.model), optimizer_name(o.optim.kind), o.lr, o.clip,
                               o.batch, o.bptt, o.threads));
-    if (ranks.size() > 1)
+    if (ranks.size() > 1 && o.batch % ranks.size() == 0)  // (else train() says why not)
       cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | embedding "
                                 "exchange {} | {}",
-                                ranks.size(), o.threads, o.batch / std::max<std::int64_t>(1, ranks.size()), o.batch,
+                                ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
                                 o.model.tied ? "dense (tied weights)" : exchange, session.mpi_version()));
     o.stop = &cli::install_stop_handler();
     o.log = [](const std::string& s) { cli::log_info(s); };
