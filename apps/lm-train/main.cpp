@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
                                 "exchange {} | {}",
                                 ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
                                 o.model.tied ? "dense (tied weights)" : exchange, session.mpi_version()));
-    o.stop = &cli::install_stop_handler();
+    o.stop = &cli::install_stop_handler(/*also_usr1=*/true);
     o.log = [](const std::string& s) { cli::log_info(s); };
     o.progress = [](const TrainProgress& p) {
       cli::progress(fmt::format("epoch {} | {:5d}/{:5d} batches | loss {:5.2f} | {:6.0f} tok/s | {}", p.epoch, p.batch,

@@ -83,12 +83,13 @@ void progress_done() {
   std::fflush(stderr);
 }
 
-const std::atomic<bool>& install_stop_handler() {
+const std::atomic<bool>& install_stop_handler(bool also_usr1) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  if (also_usr1) sigaction(SIGUSR1, &sa, nullptr);
   return g_stop;
 }
 

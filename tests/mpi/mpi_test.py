@@ -2,7 +2,7 @@
 """Data-parallel lm-train under real MPI processes (ctest label "mpi"; built with WORDLM_MPI).
 
     mpi_test.py BIN_DIR SECTION [MPIRUN]
-    SECTION: equivalence | resume | kill | corpus | usage | nompi
+    SECTION: equivalence | resume | kill | signal | corpus | usage | nompi
 
 equivalence  2 ranks x B/2 columns against 1 process x B columns: after 50 batches the weights
              agree to 1e-5 (max |a - b| / max |a| per tensor) and the validation and test
@@ -11,6 +11,8 @@ resume       a run stopped after 25 batches and resumed with the other rank coun
              ends where 50 uninterrupted batches of 1 process end (same tolerance).
 kill         SIGKILL to one rank mid-epoch: mpirun exits non-zero within seconds, no rank is left,
              the last resume checkpoint is complete and a new run resumes from it.
+signal       SIGUSR1 to mpirun (which forwards it to every rank): a graceful stop, agreed by the
+             ranks, exit 0, a resume checkpoint mid-epoch that a single process continues.
 corpus       one rank cannot read its corpus: every rank stops with that rank's message, exit 66.
 usage        a batch size the ranks do not divide: exit 64 and the message from every rank.
 nompi        (a build without MPI) mpirun -np 2 lm-train refuses with exit 64.
@@ -275,6 +277,27 @@ def kill(tmp):
         print(out[-2000:])
 
 
+def signal_stop(tmp):
+    data = corpus(tmp, tokens=400000)
+    save = os.path.join(tmp, "s.safetensors")
+    job = Job(MPIRUN + ["-np", "2"] + train_args(data, save, "-t", "1", epochs=50), os.path.join(tmp, "signal.log"))
+    try:
+        time.sleep(3)
+        check(job.p.poll() is None, "2 ranks training")
+        os.kill(job.p.pid, signal.SIGUSR1)
+        rc = job.wait(60)
+        check(rc == 0, f"SIGUSR1 to mpirun: a graceful stop, exit 0 (exit {rc})")
+    finally:
+        job.kill_all()
+    if not os.path.exists(save + ".json"):
+        return
+    r = report(save)
+    check(r["stop_reason"] == "interrupted" and r["ranks"] == 2, "the report says interrupted, 2 ranks")
+    rc, out = run(train_args(data, save, "--resume", resume_of(save), "--max-batches", "2", "-t", "1", epochs=50),
+                  os.path.join(tmp, "again.log"))
+    check(rc == 0 and "resuming" in out, "one process continues from the resume checkpoint")
+
+
 def corpus_missing(tmp):
     data = corpus(tmp)
     save = os.path.join(tmp, "c.safetensors")
@@ -303,8 +326,8 @@ def nompi(tmp):
     check(not os.path.exists(save), "nothing was written")
 
 
-SECTIONS = {"equivalence": equivalence, "resume": resume, "kill": kill, "corpus": corpus_missing, "usage": usage,
-            "nompi": nompi}
+SECTIONS = {"equivalence": equivalence, "resume": resume, "kill": kill, "signal": signal_stop, "corpus": corpus_missing,
+            "usage": usage, "nompi": nompi}
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="wordlm-mpi-") as tmp:
