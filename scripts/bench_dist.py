@@ -6,6 +6,7 @@ in each setting, interleaved (round 1 of every setting, then round 2, ...), so t
 shared machine hits every setting alike; prints medians and min..max as markdown.
 
   /usr/bin/python3 scripts/bench_dist.py --data data/brown [--models small,medium,seed] [--rounds 5] [--json out.json]
+  /usr/bin/python3 scripts/bench_dist.py --project out.json     # the table on paper again, from saved samples
 
 Settings: 1p x 2t (one process, 2 threads), 1p x 1t, 2r x 1t sparse and 2r x 1t dense (mpirun
 -np 2, one thread each, each rank bound to its core). The batch is the global batch (20 columns:
@@ -27,6 +28,8 @@ MODELS = {  # lm-train arguments and batches per run
     "seed": (["--preset", "seed", "--max-vocab", "5000", "--dropout", "0.2"], 30),
 }
 SETTINGS = ["1p x 2t", "1p x 1t", "2r x 1t sparse", "2r x 1t dense"]
+# On paper: nodes, link speeds (Gbit/s), per-message latency of an MPI step over TCP (assumed)
+NODES, GBITS, ALPHA = (4, 16, 64), (10, 25, 100), 20e-6
 
 
 def bench_corpus(data, tmp):
@@ -69,6 +72,58 @@ def run(a, env, data, model, setting):
             "parameters": r["parameters"]}
 
 
+def profile(a, env, data, model):
+    """Backward time after the decoder's weight gradient is complete (ms/step, 1 process x 2
+    threads): how long an allreduce of the decoder's gradient could overlap the rest of backward."""
+    args, batches = MODELS[model]
+    save = os.path.join(a.tmp, "bench-dist.safetensors")
+    cmd = [os.path.join(a.build, "lm-train"), "--data", data, *args, "--max-batches", str(batches), "--save", save,
+           "-q", "--report", "-", "-t", "2", "--profile"]
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
+    phases = [(p["phase"], p["ms_per_batch"]) for p in r["profile"]]
+    names = [n for n, _ in phases]
+    after = names[names.index("decoder backward (weights)") + 1:]
+    window = sum(ms for n, ms in phases if n in after and n != "clip + optimizer")
+    cfg = r["config"]
+    return {"window_ms": window, "V": cfg["vocab_size"], "E": cfg["emsize"], "H": cfg["nhid"], "tied": cfg["tied"],
+            "phases": phases}
+
+
+def project(meas, models):
+    """Expected efficiency at NODES nodes (one rank each, 20 columns, all its cores: this machine's
+    1 process x 2 threads step), per link speed: ring allreduce 2(N-1)/N x bytes / bandwidth +
+    2(N-1) latencies; sparse rows: an allgather, (N-1) x rows / bandwidth + (N-1) latencies, or the
+    dense table when that is cheaper; overlapped: the decoder's gradient reduced during the rest
+    of backward (profile window)."""
+    print("\nOn paper: efficiency = compute / (compute + exposed exchange), per node = this machine's "
+          "1 process x 2 threads with 20 columns (global batch 20 N)\n")
+    print("| model | compute ms/step | nodes | " + " | ".join(f"{g} Gbit/s: not overlapped / overlapped" for g in GBITS)
+          + " |")
+    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in GBITS) + " |")
+    out = {}
+    for m in models:
+        x = meas[m]
+        tc = x["compute_ms"] / 1e3
+        V, E, H = x["V"], x["E"], x["H"]
+        table = 4.0 * V * E
+        dense = 4.0 * x["parameters"] - (0 if x["tied"] else table)  # reduced by the ring either way
+        dec = 4.0 * (V * H + V)
+        rows = x["rows_per_node"] * (E + 1) * 4.0
+        for n in NODES:
+            cells = []
+            for g in GBITS:
+                bw = g / 8 * 1e9
+                ring = lambda b: 2 * (n - 1) / n * b / bw + 2 * (n - 1) * ALPHA
+                emb = ring(table) if x["tied"] else min((n - 1) * rows / bw + (n - 1) * ALPHA, ring(table))
+                comm = ring(dense) + emb
+                exposed = max(0.0, ring(dec) - x["window_ms"] / 1e3) + (comm - ring(dec))
+                e0, e1 = tc / (tc + comm), tc / (tc + exposed)
+                out[(m, n, g)] = (e0, e1, comm)
+                cells.append(f"{e0:.0%} / {e1:.0%}")
+            print(f"| {m} | {x['compute_ms']:.0f} | {n} | " + " | ".join(cells) + " |")
+    return out
+
+
 def med(samples, key):
     v = [s[key] for s in samples]
     return statistics.median(v), min(v), max(v)
@@ -82,7 +137,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tmp", default="/tmp")
     ap.add_argument("--json", help="write every sample here")
+    ap.add_argument("--project", help="print the on-paper table from a --json file of an earlier run")
     a = ap.parse_args()
+    if a.project:
+        with open(a.project) as f:
+            project(json.load(f)["projection_inputs"], a.models.split(","))
+        return
     env = dict(os.environ)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -96,9 +156,17 @@ def main():
                 samples[(m, s)].append(v)
                 print(f"round {rnd + 1}: {m} {s}: {v['tokens_per_sec']:,.0f} tok/s, step {v['step_ms']:.1f} ms, "
                       f"exchange {v['exchange_ms']:.1f} ms", file=sys.stderr, flush=True)
+    prof = {m: profile(a, env, data, m) for m in models}
+    inputs = {m: dict(prof[m], compute_ms=statistics.median(v["step_ms"] for v in samples[(m, "1p x 2t")]),
+                      parameters=samples[(m, "1p x 2t")][0]["parameters"],
+                      # rows a node with 20 columns sends: the two 10-column ranks' rows together (an
+                      # overestimate: a word in both halves counts twice)
+                      rows_per_node=statistics.median(v["embedding_rows"] for v in samples[(m, "2r x 1t sparse")]))
+              for m in models}
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({f"{m}/{s}": v for (m, s), v in samples.items()}, f, indent=1)
+            json.dump({"samples": {f"{m}/{s}": v for (m, s), v in samples.items()}, "projection_inputs": inputs}, f,
+                      indent=1)
     fmt = lambda t: f"{t[0]:,.1f} ({t[1]:,.1f}..{t[2]:,.1f})"
     print(f"medians of {a.rounds} interleaved rounds (min..max)\n")
     print("| model | setting | tokens/s | ms/step | compute ms/step | exchange ms/step | allreduce MB/step | "
@@ -121,6 +189,7 @@ def main():
         ratios = [t / o for t, o in zip(two, one)]
         print(f"{m}: 2 ranks x 1 thread / 1 process x 2 threads = {statistics.median(two) / statistics.median(one):.2f} "
               f"(per round {min(ratios):.2f}..{max(ratios):.2f})")
+    project(inputs, models)
 
 
 if __name__ == "__main__":

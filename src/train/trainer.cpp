@@ -184,10 +184,7 @@ void Trainer::restore_or_init() {
 // Data-parallel start (Horovod's broadcast): every process takes rank 0's parameters and optimizer
 // state, and all check that they read the same corpus and are at the same position.
 void Trainer::start_together() {
-  coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
-  for (AlignedBuffer<float>* b : {&optimizer_.exp_avg(), &optimizer_.exp_avg_sq()})
-    if (!b->empty()) coll_.broadcast(b->data(), sizeof(float) * b->size(), 0);
-  std::string corpus_id;
+  std::string corpus_id;  // first: a different vocabulary would mean differently sized models
   for (const Split* sp : {&corpus_.train, &corpus_.valid, &corpus_.test}) corpus_id += sp->stats.sha256 + " ";
   corpus_id += std::to_string(corpus_.vocab.size());
   check_same(coll_, digest(corpus_id.data(), corpus_id.size()), ErrorKind::Data,
@@ -195,6 +192,9 @@ void Trainer::start_together() {
   const std::string at = fields::write_fields(pos_).dump();
   check_same(coll_, digest(at.data(), at.size()), ErrorKind::Usage,
              "the processes start from different positions: every process must read the same resume checkpoint");
+  coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
+  for (AlignedBuffer<float>* b : {&optimizer_.exp_avg(), &optimizer_.exp_avg_sq()})
+    if (!b->empty()) coll_.broadcast(b->data(), sizeof(float) * b->size(), 0);
 }
 
 EpochRecord Trainer::epoch_record(const EvalResult& val) const {

@@ -13,7 +13,8 @@ kill         SIGKILL to one rank mid-epoch: mpirun exits non-zero within seconds
              the last resume checkpoint is complete and a new run resumes from it.
 signal       SIGUSR1 to mpirun (which forwards it to every rank): a graceful stop, agreed by the
              ranks, exit 0, a resume checkpoint mid-epoch that a single process continues.
-corpus       one rank cannot read its corpus: every rank stops with that rank's message, exit 66.
+corpus       one rank cannot read its corpus: every rank stops with that rank's message, exit 66;
+             ranks that read different corpora: exit 65 on every rank.
 usage        a batch size the ranks do not divide: exit 64 and the message from every rank.
 nompi        (a build without MPI) mpirun -np 2 lm-train refuses with exit 64.
 
@@ -308,6 +309,10 @@ def corpus_missing(tmp):
     check(rc == 66, f"exit 66 when rank 1 cannot read its corpus (exit {rc}, {time.time() - t0:.1f} s)")
     check(out.count("rank 1 of 2:") == 2 and missing in out, "both ranks print rank 1's message")
     check(not os.path.exists(save), "nothing was written")
+    other = corpus(tmp, "other", tokens=50000)  # readable, but not the same corpus
+    rc, out = run(MPIRUN + ["-np", "1"] + train_args(data, save, "-t", "1") + [":", "-np", "1"] +
+                  train_args(other, save, "-t", "1"), os.path.join(tmp, "other.log"), limit=60)
+    check(rc == 65 and out.count("read different corpora") == 2, f"ranks with different corpora: exit 65 (exit {rc})")
 
 
 def usage(tmp):
