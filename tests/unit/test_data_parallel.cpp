@@ -243,6 +243,24 @@ TEST_CASE("2 ranks x B/2 columns follow 1 process x B columns", "[dist][train]")
   CHECK(b.extra.at("state.h").numel() == a.extra.at("state.h").numel());
 }
 
+TEST_CASE("with Adam and tied weights too, 2 ranks follow 1 process", "[dist][train]") {
+  test::TempDir d;
+  const Corpus c = small_corpus(d);
+  for (const bool tied : {false, true}) {
+    const std::string tag = tied ? "tied" : "adam";
+    TrainOptions o = options(d, tag + "1");
+    o.optim.kind = OptimizerKind::Adam, o.lr = 0.005, o.model.tied = tied;
+    train_ranks(1, c, o);
+    o.save = d.file(tag + "2.safetensors");
+    const TrainResult two = train_ranks(2, c, o);
+    const double gap = weight_gap(load_checkpoint(default_resume_path(d.file(tag + "1.safetensors"))),
+                                  load_checkpoint(default_resume_path(o.save)));
+    INFO(tag << ": relative weight gap after 50 batches: " << gap);
+    CHECK(gap < 1e-5);
+    CHECK(two.data_parallel["embedding_exchange"] == (tied ? "dense" : "sparse"));  // tied: the decoder's is dense
+  }
+}
+
 TEST_CASE("a resume with another process count continues the same trajectory", "[dist][train]") {
   test::TempDir d;
   const Corpus c = small_corpus(d);
