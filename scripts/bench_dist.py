@@ -62,9 +62,9 @@ def run(a, env, data, model, setting):
     steps = batches
     step_ms = 1e3 * r["train_seconds"] / steps
     dp = r.get("data_parallel") or {}
-    ex = dp.get("exchange_ms_per_step", 0.0)
-    return {"tokens_per_sec": r["train_tokens_per_sec"], "step_ms": step_ms, "compute_ms": step_ms - ex,
-            "exchange_ms": ex, "allreduce_ms": dp.get("allreduce_ms_per_step", 0.0),
+    ex, wait = dp.get("exchange_ms_per_step", 0.0), dp.get("wait_ms_per_step", 0.0)
+    return {"tokens_per_sec": r["train_tokens_per_sec"], "step_ms": step_ms, "compute_ms": step_ms - ex - wait,
+            "exchange_ms": ex, "wait_ms": wait, "allreduce_ms": dp.get("allreduce_ms_per_step", 0.0),
             "gather_ms": dp.get("embedding_gather_ms_per_step", 0.0) if dp.get("embedding_exchange") == "sparse" else 0.0,
             "allreduce_bytes": dp.get("allreduce_bytes_per_step", 0.0),
             "embedding_bytes": dp.get("embedding_bytes_sent_per_step", 0.0) if dp.get("embedding_exchange") == "sparse" else 0.0,
@@ -155,7 +155,7 @@ def main():
                 v = run(a, env, data, m, s)
                 samples[(m, s)].append(v)
                 print(f"round {rnd + 1}: {m} {s}: {v['tokens_per_sec']:,.0f} tok/s, step {v['step_ms']:.1f} ms, "
-                      f"exchange {v['exchange_ms']:.1f} ms", file=sys.stderr, flush=True)
+                      f"wait {v['wait_ms']:.1f} ms, exchange {v['exchange_ms']:.1f} ms", file=sys.stderr, flush=True)
     prof = {m: profile(a, env, data, m) for m in models}
     inputs = {m: dict(prof[m], compute_ms=statistics.median(v["step_ms"] for v in samples[(m, "1p x 2t")]),
                       parameters=samples[(m, "1p x 2t")][0]["parameters"],
@@ -169,9 +169,9 @@ def main():
                       indent=1)
     fmt = lambda t: f"{t[0]:,.1f} ({t[1]:,.1f}..{t[2]:,.1f})"
     print(f"medians of {a.rounds} interleaved rounds (min..max)\n")
-    print("| model | setting | tokens/s | ms/step | compute ms/step | exchange ms/step | allreduce MB/step | "
-          "embedding rows kB/step (rows) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | setting | tokens/s | ms/step | compute ms/step | wait ms/step | exchange ms/step | "
+          "allreduce MB/step | embedding rows kB/step (rows) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in models:
         for s in SETTINGS:
             x = samples[(m, s)]
@@ -180,7 +180,7 @@ def main():
             eb = statistics.median([v["embedding_bytes"] for v in x]) / 1e3
             rows = statistics.median([v["embedding_rows"] for v in x])
             print(f"| {m} | {s} | {tok[0]:,.0f} ({tok[1]:,.0f}..{tok[2]:,.0f}) | {fmt(med(x, 'step_ms'))} | "
-                  f"{fmt(med(x, 'compute_ms'))} | {fmt(med(x, 'exchange_ms'))} | {ab:.2f} | "
+                  f"{fmt(med(x, 'compute_ms'))} | {fmt(med(x, 'wait_ms'))} | {fmt(med(x, 'exchange_ms'))} | {ab:.2f} | "
                   + (f"{eb:.0f} ({rows:.0f}) |" if s.endswith("sparse") else "- |"))
     print()
     for m in models:

@@ -36,7 +36,8 @@ class DataParallelSync : public GradientSync {
   DataParallelSync(Collective& c, EmbeddingExchange exchange) : c_(c), exchange_(exchange) {}
   Collective& collective() override { return c_; }
   double synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) override;
-  // per step: time in the exchange, bytes this process sent, rows of the embedding exchanged
+  // per step: time waiting for the other processes and in the exchange, bytes this process sent,
+  // rows of the embedding exchanged (every process's)
   nlohmann::json report() const override;
 
  private:
@@ -51,7 +52,8 @@ class DataParallelSync : public GradientSync {
   std::vector<std::size_t> bytes_;
   // measurements over the run
   std::int64_t steps_ = 0, sparse_steps_ = 0;
-  double dense_seconds_ = 0, sparse_seconds_ = 0, scalar_seconds_ = 0;
+  double dense_seconds_ = 0, sparse_seconds_ = 0;
+  double wait_seconds_ = 0;  // the step's first collective (the loss): mostly waiting for the slowest process
   double dense_bytes_ = 0, sparse_bytes_ = 0, sparse_rows_ = 0, table_bytes_ = 0;
 };
 
