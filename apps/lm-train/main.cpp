@@ -154,7 +154,10 @@ int main(int argc, char** argv) {
       cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | embedding "
                                 "exchange {} | {}",
                                 ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
-                                o.model.tied ? "dense (tied weights)" : exchange, session.mpi_version()));
+                                o.model.tied                        ? "dense (tied weights)"
+                                : o.qat.on && o.qat.embedding       ? "dense (quantization-aware embedding)"
+                                                                    : exchange,
+                                session.mpi_version()));
     o.stop = &cli::install_stop_handler(/*also_usr1=*/true);
     o.log = [](const std::string& s) { cli::log_info(s); };
     o.progress = [](const TrainProgress& p) {

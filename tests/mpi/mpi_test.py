@@ -281,9 +281,16 @@ def kill(tmp):
 def signal_stop(tmp):
     data = corpus(tmp, tokens=400000)
     save = os.path.join(tmp, "s.safetensors")
-    job = Job(MPIRUN + ["-np", "2"] + train_args(data, save, "-t", "1", epochs=50), os.path.join(tmp, "signal.log"))
+    log = os.path.join(tmp, "signal.log")
+    job = Job(MPIRUN + ["-np", "2"] + train_args(data, save, "-t", "1", epochs=50), log)
     try:
-        time.sleep(3)
+        end = time.time() + 120  # until the first log line: training runs, the handler is installed
+        while job.p.poll() is None and time.time() < end:
+            job.note()
+            with open(log) as f:
+                if "| epoch   1 |" in f.read():
+                    break
+            time.sleep(0.1)
         check(job.p.poll() is None, "2 ranks training")
         os.kill(job.p.pid, signal.SIGUSR1)
         rc = job.wait(60)
