@@ -26,14 +26,14 @@ double DataParallelSync::synchronize(float* grads, std::size_t n, double loss, c
   c_.sum(total, 2);  // the first meeting of the step: it also waits for the slowest process
   wait_seconds_ += t.seconds();
   const EmbeddingRows& e = step.embedding;
-  const bool sparse = exchange_ == EmbeddingExchange::Sparse && e.sparse;
+  bool sparse = exchange_ == EmbeddingExchange::Sparse && e.sparse;
   const std::size_t table = static_cast<std::size_t>(e.rows * e.width);
   table_bytes_ = double(sizeof(float) * table);
   if (sparse) {
     t.reset();
-    exchange_rows(grads + e.offset, step);
+    sparse = exchange_rows(grads + e.offset, step);
     sparse_seconds_ += t.seconds();
-    ++sparse_steps_;
+    ++(sparse ? sparse_steps_ : fallback_steps_);
   }
   t.reset();
   if (!sparse) {
@@ -51,7 +51,7 @@ double DataParallelSync::synchronize(float* grads, std::size_t n, double loss, c
 }
 
 // Block of one process: U ids (int32 bits in floats), then U rows of width floats.
-void DataParallelSync::exchange_rows(float* table, const SyncStep& step) {
+bool DataParallelSync::exchange_rows(float* table, const SyncStep& step) {
   const std::int64_t W = step.embedding.width;
   ids_.assign(step.inputs, step.inputs + step.tokens);
   std::sort(ids_.begin(), ids_.end());
@@ -70,6 +70,9 @@ void DataParallelSync::exchange_rows(float* table, const SyncStep& step) {
     bytes_[r] = sizeof(float) * static_cast<std::size_t>(counts_[r] * (1 + W));
     floats += counts_[r] * (1 + W);
   }
+  // every process's rows would outweigh the table in a ring allreduce (2 x its size): send that
+  // (many processes, a small vocabulary); every process decides alike, from the same counts
+  if (floats > 2 * static_cast<std::size_t>(step.embedding.rows * W)) return false;
   all_.resize(floats);
   c_.gather(mine_.data(), bytes_, all_.data());
   sparse_bytes_ += double(sizeof u + sizeof(float) * mine_.size());
@@ -91,6 +94,7 @@ void DataParallelSync::exchange_rows(float* table, const SyncStep& step) {
       blk = rows + cnt * W;
     }
   }
+  return true;
 }
 
 nlohmann::json DataParallelSync::report() const {
@@ -98,6 +102,7 @@ nlohmann::json DataParallelSync::report() const {
   return {{"ranks", c_.size()},
           {"embedding_exchange", sparse_steps_ ? "sparse" : "dense"},
           {"steps", steps_},
+          {"embedding_dense_fallback_steps", fallback_steps_},
           {"wait_ms_per_step", 1e3 * wait_seconds_ / s},
           {"exchange_ms_per_step", 1e3 * (dense_seconds_ + sparse_seconds_) / s},
           {"allreduce_ms_per_step", 1e3 * dense_seconds_ / s},

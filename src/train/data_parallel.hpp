@@ -6,7 +6,9 @@
 //     the whole batch's gradient, and clipping then sees the global norm;
 //   - the embedding's gradient touches at most tokens rows per process: with untied weights only
 //     those rows travel (ids and rows, gathered from every process and added in rank order)
-//     instead of the whole (V, E) table; EmbeddingExchange::Dense sends the table (to measure);
+//     instead of the whole (V, E) table, unless all processes' rows together would outweigh the
+//     table in the allreduce (many processes, small vocabulary): then that step sends the table;
+//     EmbeddingExchange::Dense always sends the table (to measure);
 //   - the loss is the token-weighted mean over processes.
 // N processes with B/N columns each thus follow the trajectory of one process with B columns, up
 // to the order of float sums. Every process adds the same numbers in the same order, so their
@@ -41,8 +43,9 @@ class DataParallelSync : public GradientSync {
   nlohmann::json report() const override;
 
  private:
-  // every process's rows of the embedding gradient, added in rank order into `table`
-  void exchange_rows(float* table, const SyncStep& step);
+  // every process's rows of the embedding gradient, added in rank order into `table`; false
+  // (nothing exchanged) when they would outweigh the table, which is then summed whole
+  bool exchange_rows(float* table, const SyncStep& step);
 
   Collective& c_;
   EmbeddingExchange exchange_;
@@ -51,7 +54,7 @@ class DataParallelSync : public GradientSync {
   std::vector<std::uint64_t> counts_;
   std::vector<std::size_t> bytes_;
   // measurements over the run
-  std::int64_t steps_ = 0, sparse_steps_ = 0;
+  std::int64_t steps_ = 0, sparse_steps_ = 0, fallback_steps_ = 0;
   double dense_seconds_ = 0, sparse_seconds_ = 0;
   double wait_seconds_ = 0;  // the step's first collective (the loss): mostly waiting for the slowest process
   double dense_bytes_ = 0, sparse_bytes_ = 0, sparse_rows_ = 0, table_bytes_ = 0;

@@ -261,6 +261,21 @@ TEST_CASE("with Adam and tied weights too, 2 ranks follow 1 process", "[dist][tr
   }
 }
 
+TEST_CASE("4 ranks whose rows would outweigh a small table send the table, and still follow 1 process", "[dist][train]") {
+  test::TempDir d;
+  const Corpus c = small_corpus(d);  // 61 words, 16 wide: 4 ranks x ~30 distinct words each weigh more
+  TrainOptions o = options(d, "one");
+  o.batch = 16, o.max_batches = 30;
+  train_ranks(1, c, o);
+  o.save = d.file("four.safetensors");
+  const TrainResult four = train_ranks(4, c, o);
+  CHECK(four.data_parallel["embedding_dense_fallback_steps"].get<std::int64_t>() > 0);
+  const double gap = weight_gap(load_checkpoint(default_resume_path(d.file("one.safetensors"))),
+                                load_checkpoint(default_resume_path(o.save)));
+  INFO("relative weight gap after 30 batches: " << gap);
+  CHECK(gap < 1e-5);
+}
+
 TEST_CASE("a resume with another process count continues the same trajectory", "[dist][train]") {
   test::TempDir d;
   const Corpus c = small_corpus(d);
