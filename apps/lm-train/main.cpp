@@ -1,5 +1,8 @@
 // lm-train: trains a word-level LSTM language model on a PTB-style corpus folder, with the flags
 // and log lines of pytorch/examples word_language_model/main.py. Parse -> train() -> report.
+// Under mpirun (a build with WORDLM_MPI) every rank runs this same program: synchronous
+// data-parallel training over the ranks (train/data_parallel.hpp); rank 0 logs and writes.
+#include <algorithm>
 #include <cmath>
 
 #include "io/checkpoint.hpp"
@@ -7,20 +10,26 @@
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "core/collective.hpp"
+#include "core/threads.hpp"
 #include "data/corpus.hpp"
+#include "dist/session.hpp"
 #include "fmt/format.h"
 #include "spec/tensors.hpp"
+#include "train/data_parallel.hpp"
 #include "train/trainer.hpp"
 
 using namespace wordlm;
 
 int main(int argc, char** argv) {
+  dist::Session session(&argc, &argv);  // joins the MPI job when mpirun started this process
   CLI::App app{"lm-train: train a word-level LSTM language model (embedding -> LSTM -> linear) on a PTB-style corpus.\n"
                "Logs go to stderr; the JSON report goes to stdout, or to --report FILE.",
                "lm-train"};
   cli::CommonOptions common;
   TrainOptions o;
   std::string data, preset_name, optimizer = "sgd", vocab_from = "train", rnn_type = "LSTM", report = "-";
+  std::string lr_scaling = "none", exchange = "sparse";
   double lr = -1;
   bool dry_run = false;
   app.add_option("--data", data, "Corpus folder with train.txt, valid.txt, test.txt (or ptb.*.txt)")->required();
@@ -57,6 +66,14 @@ int main(int argc, char** argv) {
   app.add_flag("--qat-weights-only", weights_only,
                "With --qat: fake-quantize the weights only, not the products' inputs (by default they are, per row "
                "to 7 bits, as the run-time kernels do)");
+  app.add_option("--lr-scaling", lr_scaling, "none, or linear: multiply --lr by batch size / --lr-base-batch "
+                 "(large batches, e.g. many processes; Goyal et al. 2017)")->capture_default_str();
+  app.add_option("--lr-base-batch", o.lr_scaling.base_batch, "With --lr-scaling linear: the batch size --lr is meant for")
+      ->capture_default_str();
+  app.add_option("--warmup-steps", o.lr_scaling.warmup_steps, "With --lr-scaling linear: ramp from --lr to the scaled "
+                 "rate over this many steps (0 = none)")->capture_default_str();
+  app.add_option("--embedding-exchange", exchange, "Under mpirun: sparse (only the embedding rows of the batch's "
+                 "words travel; untied models) or dense (the whole table)")->capture_default_str();
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");
   cli::add_report_option(app, report);
@@ -66,8 +83,16 @@ int main(int argc, char** argv) {
   common.add(app);
   cli::setup_app(app, "");
 
-  return cli::run(app, argc, argv, [&]() -> int {
+  const int rc = cli::run(app, argc, argv, [&]() -> int {
+    Collective& ranks = session.collective();
+    const bool lead = ranks.rank() == 0;  // rank 0 alone logs and writes
+    if (!lead) common.quiet = true;
     common.apply();
+    if (lr_scaling != "none" && lr_scaling != "linear") throw_usage("--lr-scaling must be none or linear");
+    o.lr_scaling.linear = lr_scaling == "linear";
+    if (!o.lr_scaling.linear && (app.count("--lr-base-batch") || app.count("--warmup-steps")))
+      throw_usage("--lr-base-batch and --warmup-steps apply to --lr-scaling linear only");
+    DataParallelSync dp(ranks, parse_exchange(exchange));
     if (rnn_type != "LSTM") throw_usage("--model " + rnn_type + ": only LSTM is supported");
     o.optim.kind = parse_optimizer(optimizer);
     if (!preset_name.empty()) {
@@ -85,16 +110,8 @@ int main(int argc, char** argv) {
     if (o.qat.on && o.init.empty() && o.resume.empty())
       throw_usage("--qat fine-tunes a trained model: give it with --init FP32.safetensors");
     if (o.qat.bits != 4 && o.qat.bits != 8) throw_usage("--bits must be 4 or 8");
-    if (!o.init.empty()) {
-      if (!o.resume.empty()) throw_usage("--init and --resume exclude each other (a resume checkpoint holds the weights)");
-      const Checkpoint ck = load_checkpoint(o.init);
-      if (ck.is_quantized() || ck.kind != "model")
-        throw_usage("--init " + o.init + ": give the fp32 model checkpoint (lm-train --save), not a quantized or resume file");
-      const double dropout = o.model.dropout;
-      o.model = ck.config;
-      if (app.count("--dropout")) o.model.dropout = dropout;
-      cli::check_not_same(o.init, o.save, "--save");
-    }
+    if (!o.init.empty() && !o.resume.empty())
+      throw_usage("--init and --resume exclude each other (a resume checkpoint holds the weights)");
     if (vocab_from != "train" && vocab_from != "all") throw_usage("--vocab-from must be train or all");
     o.corpus.vocab_from = vocab_from == "all" ? VocabFrom::All : VocabFrom::Train;
     if (o.corpus.max_vocab < 0) throw_usage("--max-vocab must be >= 0");
@@ -103,22 +120,35 @@ int main(int argc, char** argv) {
     if (o.qat.on && !app.count("--epochs")) o.epochs = 2;
     if (app.count("--lr") && !(lr > 0)) throw_usage("--lr must be a positive number");
     if (dry_run) o.epochs = 1;
-    o.threads = common.thread_count();
-    if (!o.resume.empty()) {
-      const std::int64_t epochs = o.epochs;
-      apply_resume_settings(o.resume, o);
-      o.epochs = epochs;
-    }
-    {
-      ModelConfig shape = o.model;  // the vocabulary size comes from the corpus later
-      shape.vocab_size = 1;
-      shape.validate(ErrorKind::Usage);
-    }
-    cli::check_not_same(data, o.save, "--save");
-    if (!o.resume.empty()) cli::check_not_same(o.resume, o.save, "--save");
-
+    // under mpirun the ranks of a machine share its cores
+    o.threads = common.threads > 0 ? common.threads : std::max(1, hardware_threads() / session.local_processes());
     Timer t;
-    const Corpus corpus = load_corpus(data, o.corpus);
+    Corpus corpus;
+    // What each process reads itself (every node needs the files): when one cannot, all stop.
+    all_or_none(ranks, [&] {
+      if (!o.init.empty()) {
+        const Checkpoint ck = load_checkpoint(o.init);
+        if (ck.is_quantized() || ck.kind != "model")
+          throw_usage("--init " + o.init + ": give the fp32 model checkpoint (lm-train --save), not a quantized or resume file");
+        const double dropout = o.model.dropout;
+        o.model = ck.config;
+        if (app.count("--dropout")) o.model.dropout = dropout;
+        cli::check_not_same(o.init, o.save, "--save");
+      }
+      if (!o.resume.empty()) {
+        const std::int64_t epochs = o.epochs;
+        apply_resume_settings(o.resume, o);
+        o.epochs = epochs;
+      }
+      {
+        ModelConfig shape = o.model;  // the vocabulary size comes from the corpus later
+        shape.vocab_size = 1;
+        shape.validate(ErrorKind::Usage);
+      }
+      cli::check_not_same(data, o.save, "--save");
+      if (!o.resume.empty()) cli::check_not_same(o.resume, o.save, "--save");
+      corpus = load_corpus(data, o.corpus);
+    });
     cli::log_info(fmt::format("corpus {}: vocab {} | train {} tokens | valid {} ({} <unk>) | test {} ({} <unk>) | loaded in {}",
                               data, corpus.vocab.size(), corpus.train.size(), corpus.valid.size(), corpus.valid.unk_mapped,
                               corpus.test.size(), corpus.test.unk_mapped, cli::human_seconds(t.seconds())));
@@ -126,16 +156,27 @@ int main(int argc, char** argv) {
     cli::log_info(fmt::format("model: {} | {} parameters | optimizer {} lr {} clip {} | batch {} bptt {} | {} threads",
                               o.model.describe(), param_count(o.model), optimizer_name(o.optim.kind), o.lr, o.clip,
                               o.batch, o.bptt, o.threads));
-    o.stop = &cli::install_stop_handler();
+    if (ranks.size() > 1 && o.batch % ranks.size() == 0)  // (else train() says why not)
+      cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | embedding "
+                                "exchange {} | {}",
+                                ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
+                                o.model.tied                        ? "dense (tied weights)"
+                                : o.qat.on && o.qat.embedding       ? "dense (quantization-aware embedding)"
+                                                                    : exchange,
+                                session.mpi_version()));
+    o.stop = &cli::install_stop_handler(/*also_usr1=*/true);
     o.log = [](const std::string& s) { cli::log_info(s); };
     o.progress = [](const TrainProgress& p) {
       cli::progress(fmt::format("epoch {} | {:5d}/{:5d} batches | loss {:5.2f} | {:6.0f} tok/s | {}", p.epoch, p.batch,
                                 p.batches, p.loss, p.tokens_per_sec, cli::human_seconds(p.elapsed)));
     };
     if (dry_run) o.max_batches = 2;  // one epoch (set above) of at most two batches
-    const auto report_json = to_json(train(corpus, o));
+    TrainSeams seams;
+    if (ranks.size() > 1) seams.sync = &dp;
+    const auto report_json = to_json(train(corpus, o, seams));
     cli::progress_done();
-    cli::emit_json(report_json, report);
+    if (lead) cli::emit_json(report_json, report);
     return 0;
   });
+  return session.finish(rc);
 }

@@ -83,12 +83,13 @@ void progress_done() {
   std::fflush(stderr);
 }
 
-const std::atomic<bool>& install_stop_handler() {
+const std::atomic<bool>& install_stop_handler(bool also_usr1) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  if (also_usr1) sigaction(SIGUSR1, &sa, nullptr);
   return g_stop;
 }
 
@@ -151,22 +152,22 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fflush(stdout);
-    std::cerr << tool << ": error: " << e.what() << "\n" << "Run with --help for more information.\n";
+    std::cerr << tool + ": error: " + e.what() + "\nRun with --help for more information.\n";
     return exit_code(ErrorKind::Usage);
   }
   try {
     return body();
   } catch (const Error& e) {
     progress_done();
-    std::cerr << tool << ": error: " << e.what() << "\n";
+    std::cerr << tool + ": error: " + e.what() + "\n";  // one write: ranks of an MPI job share stderr
     return exit_code(e.kind());
   } catch (const std::bad_alloc&) {
     progress_done();
-    std::cerr << tool << ": error: out of memory\n";
+    std::cerr << tool + ": error: out of memory\n";
     return exit_code(ErrorKind::Internal);
   } catch (const std::exception& e) {
     progress_done();
-    std::cerr << tool << ": error: internal: " << e.what() << "\n";
+    std::cerr << tool + ": error: internal: " + e.what() + "\n";
     return exit_code(ErrorKind::Internal);
   }
 }

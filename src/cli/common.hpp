@@ -53,7 +53,9 @@ void progress(const std::string& s);
 void progress_done();
 
 // SIGINT/SIGTERM set this flag (the first time); a second SIGINT terminates immediately.
-const std::atomic<bool>& install_stop_handler();
+// also_usr1: SIGUSR1 too (mpirun forwards SIGUSR1 to every rank, but answers SIGINT and SIGTERM
+// by killing them within a second: SIGUSR1 is how a data-parallel run is stopped gracefully).
+const std::atomic<bool>& install_stop_handler(bool also_usr1 = false);
 
 // Writes JSON (pretty) to stdout ("-" or empty) or atomically to a file.
 void emit_json(const nlohmann::json& j, const std::string& output);

@@ -19,6 +19,17 @@ Batched batchify(std::span<const std::int32_t> ids, std::int64_t bsz) {
   return b;
 }
 
+Batched select_columns(const Batched& b, std::int64_t c0, std::int64_t c1) {
+  WORDLM_CHECK(0 <= c0 && c0 <= c1 && c1 <= b.cols, "column range outside the batch");
+  Batched s;
+  s.cols = c1 - c0;
+  s.rows = b.rows;
+  s.data.resize(static_cast<std::size_t>(s.rows * s.cols));
+  for (std::int64_t i = 0; i < b.rows; ++i)
+    std::copy_n(b.row(i) + c0, s.cols, s.data.begin() + i * s.cols);
+  return s;
+}
+
 std::int64_t num_windows(std::int64_t rows, std::int64_t bptt) noexcept {
   if (rows < 2 || bptt < 1) return 0;
   return (rows - 1 + bptt - 1) / bptt;

@@ -31,6 +31,10 @@ struct Batched {
 // Throws Usage if bsz < 1. rows may be 0 or 1 (no windows) - callers check num_windows().
 Batched batchify(std::span<const std::int32_t> ids, std::int64_t bsz);
 
+// Columns [c0, c1) of b, same rows: one process's share of a batch in data-parallel training
+// (each column is its own stream of text, so a share is a contiguous run of columns).
+Batched select_columns(const Batched& b, std::int64_t c0, std::int64_t c1);
+
 struct Window {
   std::int64_t start = 0;    // first input row
   std::int64_t seq_len = 0;  // rows in this window

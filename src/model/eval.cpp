@@ -23,17 +23,20 @@ Batched batch_for_eval(std::span<const std::int32_t> ids, const EvalOptions& opt
 }  // namespace
 
 EvalResult evaluate(const InferenceModel& model, std::span<const std::int32_t> ids, const EvalOptions& opt, ThreadPool& pool) {
-  const Batched data = batch_for_eval(ids, opt);
-  InferenceModel::State st;
-  st.reset(model.config(), opt.batch);
-  std::vector<double> nll(static_cast<std::size_t>(opt.bptt * opt.batch));
+  Batched data = batch_for_eval(ids, opt);
+  if (opt.col_begin != 0 || (opt.col_end >= 0 && opt.col_end != opt.batch))
+    data = select_columns(data, opt.col_begin, opt.col_end < 0 ? opt.batch : opt.col_end);
   EvalResult r;
+  if (data.cols == 0) return r;  // an empty share
+  InferenceModel::State st;
+  st.reset(model.config(), data.cols);
+  std::vector<double> nll(static_cast<std::size_t>(opt.bptt * data.cols));
   Timer timer;
   const std::int64_t nw = num_windows(data.rows, opt.bptt);
   for (std::int64_t w = 0; w < nw; ++w) {
     const Window win = window(data.rows, opt.bptt, w);
     model.forward(data.row(win.start), win.seq_len, st, pool, InferenceModel::Post::Nll, data.row(win.start + 1), nll.data());
-    for (std::int64_t i = 0; i < win.seq_len * opt.batch; ++i) r.nll.add(nll[static_cast<std::size_t>(i)]);
+    for (std::int64_t i = 0; i < win.seq_len * data.cols; ++i) r.nll.add(nll[static_cast<std::size_t>(i)]);
     if (opt.progress) opt.progress(w + 1, nw);
   }
   r.seconds = timer.seconds();

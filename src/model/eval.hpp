@@ -19,6 +19,9 @@ namespace wordlm {
 struct EvalOptions {
   std::int64_t batch = 10;
   std::int64_t bptt = 35;
+  // evaluate() only: columns [col_begin, col_end) of the batch (-1: to the last), the share of one
+  // process in data-parallel training; the shares' NllStats add up to the whole batch's
+  std::int64_t col_begin = 0, col_end = -1;
   std::function<void(std::int64_t done, std::int64_t total)> progress;  // windows
 };
 

@@ -99,6 +99,21 @@ std::uint64_t LstmLM<T>::site_key(std::int64_t site) const noexcept {
 }
 
 template <class T>
+void LstmLM<T>::make_mask(T* mask, std::int64_t m0, std::int64_t m1, std::int64_t width, std::int64_t site) const {
+  const float p = cfg_.dropout;
+  if (slice_batch_ == 0) {
+    nn::dropout_mask<T>(mask, m0 * width, m1 * width, p, site_key(site));
+    return;
+  }
+  // local row m = step * batch_ + j is row step * slice_batch_ + slice_col0_ + j of the whole batch
+  for (std::int64_t m = m0; m < m1; ++m) {
+    const std::int64_t whole = (m / batch_) * slice_batch_ + slice_col0_ + m % batch_;
+    nn::dropout_mask<T>(mask, m * width, (m + 1) * width, p, site_key(site),
+                        static_cast<std::uint64_t>((whole - m) * width));
+  }
+}
+
+template <class T>
 void LstmLM<T>::mark(const Team& team, const char* phase) {
   if (prof_ && team.leader()) prof_->mark(phase);
 }
@@ -123,12 +138,11 @@ void LstmLM<T>::transform_weights(const Team& team) {
 template <class T>
 void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const Team& team) {
   const std::int64_t B = batch_, M = steps_ * B, E = cfg_.emsize, H = cfg_.nhid, L = cfg_.nlayers;
-  const float p = cfg_.dropout;
   auto [m0, m1] = team.share(M);
   nn::embedding_forward<T>(emb_.data(), inputs, m0, m1, weights(spec(ParamRole::Embedding)), E);
   if (drop_) {
     T* mk = masks_[0].data();
-    nn::dropout_mask<T>(mk, m0 * E, m1 * E, p, site_key(0));
+    make_mask(mk, m0, m1, E, 0);
     nn::dropout_apply<T>(emb_.data(), emb_.data(), mk, m0 * E, m1 * E);
   }
   if constexpr (std::is_same_v<T, float>)
@@ -149,7 +163,7 @@ void LstmLM<T>::forward_layers(const std::int32_t* inputs, Hidden& hidden, const
     T* next = l + 1 < L ? xin_[static_cast<std::size_t>(l + 1)].data() : top_.data();
     if (drop_) {
       T* mk = masks_[static_cast<std::size_t>(l + 1)].data();
-      nn::dropout_mask<T>(mk, m0 * H, m1 * H, p, site_key(l + 1));
+      make_mask(mk, m0, m1, H, l + 1);
       nn::dropout_apply<T>(next, y, mk, m0 * H, m1 * H);
     } else {
       std::memcpy(next + m0 * H, y + m0 * H, sizeof(T) * static_cast<std::size_t>((m1 - m0) * H));
@@ -166,6 +180,7 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
                           std::uint64_t dropout_key, ThreadPool& pool) {
   const std::int64_t B = hidden.batch, M = steps * B, H = cfg_.nhid, V = cfg_.vocab_size;
   WORDLM_CHECK(steps >= 1 && B >= 1, "empty window");
+  WORDLM_CHECK(slice_batch_ == 0 || (slice_col0_ >= 0 && slice_col0_ + B <= slice_batch_), "columns outside the batch");
   reserve(steps, B);
   if (transform_ && eff_.size() != params.size()) eff_.resize(params.size());
   steps_ = steps, batch_ = B, dropout_key_ = dropout_key;
@@ -256,6 +271,7 @@ template <class T>
 void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets, ThreadPool& pool) {
   const std::int64_t M = steps_ * batch_, H = cfg_.nhid, V = cfg_.vocab_size;
   WORDLM_CHECK(M > 0, "backward without a forward");
+  const T grad_scale = T(1) / T(steps_ * (slice_batch_ ? slice_batch_ : batch_));  // 1 / (tokens of the whole batch)
   if (prof_) prof_->start();
   if (packed_) kernels::reserve_f32(dec_wt_, H, V), kernels::reserve_f32(top_t_, H, M);
   pool.run([&](int tid, int nt) {
@@ -267,7 +283,7 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
       pack_panels(top_.data(), 1, H, top_t_, team);
     }
     auto [m0, m1] = team.share(M);
-    nn::softmax_xent_backward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data(), T(1) / T(M));
+    nn::softmax_xent_backward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data(), grad_scale);
     team.barrier();
     mark(team, "softmax+loss");
     auto [v0, v1] = team.share(V, 16);

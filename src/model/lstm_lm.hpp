@@ -59,6 +59,13 @@ class LstmLM {
   // targets must be passed. Afterwards logits() holds d(loss)/d(logits).
   void backward(const std::int32_t* inputs, const std::int32_t* targets, ThreadPool& pool);
 
+  // Data-parallel training: this model runs columns [col0, col0 + hidden.batch) of a batch of
+  // `batch` columns split across processes. Dropout masks are then the whole batch's (a column
+  // gets the same mask whichever process runs it), and backward() computes this slice's share of
+  // the gradient of the whole batch's mean NLL (its NLL sum / (steps * batch)), so the processes'
+  // gradients add up to the whole batch's. batch 0 (the default): the model runs the whole batch.
+  void set_column_slice(std::int64_t col0, std::int64_t batch) noexcept { slice_col0_ = col0, slice_batch_ = batch; }
+
   // The logits (steps*B, V) of the last forward().
   const T* logits() const noexcept { return logits_.data(); }
 
@@ -78,6 +85,9 @@ class LstmLM {
   nn::LstmParams<T> layer_params(std::int64_t l) const;
   nn::LstmGrads<T> layer_grads(std::int64_t l);
   std::uint64_t site_key(std::int64_t site) const noexcept;
+  // dropout multipliers of rows [m0, m1) (width each) for dropout site `site`, at the element
+  // indices of the whole batch (set_column_slice)
+  void make_mask(T* mask, std::int64_t m0, std::int64_t m1, std::int64_t width, std::int64_t site) const;
   // phases of forward() and backward(), called by every member of the team
   void transform_weights(const Team& team);
   void forward_layers(const std::int32_t* inputs, Hidden& hidden, const Team& team);
@@ -92,6 +102,7 @@ class LstmLM {
   AlignedBuffer<T> eff_;  // transformed weights (same layout as params), when a transform applies
   // the window in flight (set by forward, read by its phases and by backward)
   std::int64_t steps_ = 0, batch_ = 0;
+  std::int64_t slice_col0_ = 0, slice_batch_ = 0;  // set_column_slice (0: the whole batch)
   std::uint64_t dropout_key_ = 0;
   bool drop_ = false;
   bool fq_act_ = false;  // the transform fake-quantizes the products' inputs too (QAT)

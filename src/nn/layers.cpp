@@ -100,9 +100,10 @@ void linear_backward_input_packed(float* dinp, const float* dout, const kernels:
 
 // ---- dropout -----------------------------------------------------------------------------------
 template <class T>
-void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key) {
+void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key, std::uint64_t index_offset) {
   const T keep = T(1) / (T(1) - T(p));
-  for (std::int64_t i = i0; i < i1; ++i) mask[i] = counter_uniform(key, static_cast<std::uint64_t>(i)) >= p ? keep : T(0);
+  for (std::int64_t i = i0; i < i1; ++i)
+    mask[i] = counter_uniform(key, static_cast<std::uint64_t>(i) + index_offset) >= p ? keep : T(0);
 }
 
 template <class T>
@@ -429,7 +430,7 @@ void lstm_backward(LstmCache<T>& cache, const T* x, const T* dy, const LstmDims&
                                            std::int64_t, std::int64_t);                                            \
   template void linear_backward_input<T>(T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t,         \
                                          std::int64_t, std::int64_t);                                              \
-  template void dropout_mask<T>(T*, std::int64_t, std::int64_t, float, std::uint64_t);                             \
+  template void dropout_mask<T>(T*, std::int64_t, std::int64_t, float, std::uint64_t, std::uint64_t);              \
   template void dropout_apply<T>(T*, const T*, const T*, std::int64_t, std::int64_t);                              \
   template double softmax_xent_forward<T>(const T*, const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, \
                                           T*, T*);                                                                 \

@@ -57,10 +57,11 @@ void linear_backward_input_packed(float* dinp, const float* dout, const kernels:
                                   std::int64_t N, std::int64_t m0, std::int64_t m1);
 
 // ---- dropout (inverted: kept units scaled by 1/(1-p)) --------------------------------------------
-// mask[i] = (u(key, i) >= p) ? 1/(1-p) : 0 for i in [i0, i1); u is a counter-based uniform, so
-// the mask depends only on (key, i), never on threads.
+// mask[i] = (u(key, i + index_offset) >= p) ? 1/(1-p) : 0 for i in [i0, i1); u is a counter-based
+// uniform, so the mask depends only on (key, index), never on threads. index_offset places a slice
+// of a larger batch at its indices in that batch (data-parallel training).
 template <class T>
-void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key);
+void dropout_mask(T* mask, std::int64_t i0, std::int64_t i1, float p, std::uint64_t key, std::uint64_t index_offset = 0);
 // forward: y = x * mask;  backward: dx = dy * mask  (same operation; in place allowed)
 template <class T>
 void dropout_apply(T* y, const T* x, const T* mask, std::int64_t i0, std::int64_t i1);

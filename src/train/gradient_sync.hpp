@@ -1,34 +1,59 @@
 // GradientSync: the seam between backward and the optimizer step, where data-parallel training
-// combines the gradients of several processes (MPI allreduce, issue: "Scale out"). The trainer
-// calls synchronize() once per window after the model's backward, before clipping and the
-// optimizer; the gradient it returns is what clipping and the update see. The base class keeps
-// this process's gradient and loss as they are (single-process training).
+// combines the gradients of several processes (train/data_parallel.hpp over MPI, issue "Scale
+// out"). The trainer calls synchronize() once per window after the model's backward, before
+// clipping and the optimizer; the gradient it returns is what clipping and the update see, so
+// clipping uses the norm of the combined gradient. The processes themselves are its collective():
+// the trainer splits the batch's columns by rank, reduces validation statistics, agrees on when
+// to stop and lets rank 0 alone write through it. The base class is one process alone: it keeps
+// this process's gradient and loss as they are (single-process training, bit-identical to a
+// build without the seam).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/collective.hpp"
 #include "core/threads.hpp"
+#include "nlohmann/json.hpp"
 
 namespace wordlm {
 
+// Where the embedding's gradient lies in the flat gradient: a (rows, width) table at `offset`.
+// sparse: only the rows of the window's input ids can be non-zero there (untied weights, no
+// weight transform on it), so a sync may exchange just those rows.
+struct EmbeddingRows {
+  std::size_t offset = 0;
+  std::int64_t rows = 0, width = 0;
+  bool sparse = false;
+};
+
 // What one training window was, for the synchronization.
 struct SyncStep {
-  std::int64_t global_step = 0;       // windows trained before this one
-  std::int64_t tokens = 0;            // tokens this process predicted in the window
+  std::int64_t global_step = 0;          // windows trained before this one
+  std::int64_t tokens = 0;               // tokens this process predicted in the window
+  std::int64_t batch_tokens = 0;         // tokens of the whole batch, every process's (the loss's denominator)
   const std::int32_t* inputs = nullptr;  // this process's input ids (tokens of them)
+  EmbeddingRows embedding;
 };
 
 class GradientSync {
  public:
   virtual ~GradientSync() = default;
-  // grads (n floats): on entry the gradient of this process's mean loss over step.tokens; on
-  // return the gradient the update must use. loss: this process's mean loss; returns the loss
-  // to log and check for divergence.
+  // The processes whose gradients this combines (the base: this one alone).
+  virtual Collective& collective() { return alone_; }
+  // grads (n floats): on entry this process's share of the gradient of the batch's mean loss
+  // (its tokens' NLL sum divided by step.batch_tokens, LstmLM::set_column_slice); on return the
+  // gradient the update must use, the same bits on every process. loss: this process's mean loss
+  // over step.tokens; returns the batch's mean loss, which is logged and checked for divergence.
   virtual double synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) {
     (void)grads, (void)n, (void)step, (void)pool;
     return loss;
   }
+  // What the synchronization did and cost, for the report (null: nothing to report).
+  virtual nlohmann::json report() const { return nullptr; }
+
+ private:
+  Collective alone_;
 };
 
 }  // namespace wordlm

@@ -24,6 +24,13 @@ OptimizerKind parse_optimizer(const std::string& s) {
   throw_usage("optimizer must be sgd, adam or adamw, not '" + s + "'");
 }
 
+double LrScaling::factor(std::int64_t step, std::int64_t batch) const noexcept {
+  if (!linear) return 1.0;
+  const double k = double(batch) / double(base_batch);
+  if (warmup_steps > 0 && step < warmup_steps) return 1.0 + (k - 1.0) * double(step) / double(warmup_steps);
+  return k;
+}
+
 Optimizer::Optimizer(const OptimizerConfig& cfg, std::size_t n) : cfg_(cfg), n_(n) {
   if (cfg_.kind != OptimizerKind::Sgd) {
     m_.resize(n);

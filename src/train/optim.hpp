@@ -21,6 +21,24 @@ struct OptimizerConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// The learning-rate rule for large batches (Goyal et al. 2017, "Accurate, Large Minibatch SGD"):
+// with `linear`, the rate given is meant for base_batch columns and is multiplied by
+// batch / base_batch, reached by a linear ramp from the unscaled rate over the first
+// warmup_steps steps. Off by default: the rate is used as given. The factor depends on the
+// global batch only, never on the number of processes, so a run's trajectory does not either.
+struct LrScaling {
+  bool linear = false;
+  std::int64_t base_batch = 20;   // pytorch/examples' batch size
+  std::int64_t warmup_steps = 0;  // 0: the full factor from the first step
+  double factor(std::int64_t step, std::int64_t batch) const noexcept;
+  template <class Self, class F>
+  static void fields(Self& o, F&& f) {
+    f("linear", o.linear);
+    f("base_batch", o.base_batch);
+    f("warmup_steps", o.warmup_steps);
+  }
+};
+
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& cfg, std::size_t n);

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <memory>
+#include <span>
+#include <tuple>
 
 #include "core/buildinfo.hpp"
 #include "core/error.hpp"
@@ -19,6 +21,7 @@
 #include "model/lstm_lm.hpp"
 #include "quantize/quantize.hpp"
 #include "runinfo/runinfo.hpp"
+#include "train/data_parallel.hpp"
 #include "train/resume.hpp"
 
 namespace wordlm {
@@ -32,21 +35,17 @@ std::string default_resume_path(const std::string& save) {
   return save + ".resume";
 }
 
-const char* stop_reason_name(StopReason r) noexcept {
-  switch (r) {
-    case StopReason::Completed: return "completed";
-    case StopReason::Interrupted: return "interrupted";
-    case StopReason::TimeBudget: return "time budget";
-    case StopReason::BatchLimit: return "batch limit";
-  }
-  return "?";
-}
-
 namespace {
 
 // Option checks; messages name the setting, not a command-line flag (the library knows none).
-void check_options(TrainOptions& o, const Corpus& corpus) {
+void check_options(TrainOptions& o, const Corpus& corpus, int ranks) {
   if (o.batch < 1) throw_usage(fmt::format("batch size must be at least 1 (got {})", o.batch));
+  if (o.batch % ranks != 0)
+    throw_usage(fmt::format("batch size {} does not split over {} processes: each process trains batch size / "
+                            "processes columns, so the batch size must be a multiple of the process count",
+                            o.batch, ranks));
+  if (o.lr_scaling.base_batch < 1) throw_usage("the base batch size of the learning-rate scaling must be at least 1");
+  if (o.lr_scaling.warmup_steps < 0) throw_usage("warm-up steps must be >= 0");
   if (o.bptt < 1) throw_usage(fmt::format("bptt must be at least 1 (got {})", o.bptt));
   if (o.eval_batch < 1) throw_usage(fmt::format("eval batch size must be at least 1 (got {})", o.eval_batch));
   if (o.epochs < 1) throw_usage(fmt::format("epochs must be at least 1 (got {})", o.epochs));
@@ -73,12 +72,18 @@ class Trainer {
 
  private:
   void restore_or_init();
+  void start_together();
+  void check_together();
+  bool distributed() const { return coll_.size() > 1; }
+  bool writer() const { return coll_.rank() == 0; }
+  double lr_now() const { return pos_.lr * o_.lr_scaling.factor(pos_.global_step, o_.batch); }
   bool run_batch();  // one window; true when the run must stop after it
   void log_interval();
   void end_epoch();
   void stop();
   TrainResult finish();
   EvalResult validate();
+  EvalResult evaluate_share(const InferenceModel& im, std::span<const std::int32_t> ids);
   InferenceModel eval_model(const Checkpoint* saved) const;
   void save_best(double val_loss);
   EpochRecord epoch_record(const EvalResult& val) const;
@@ -92,7 +97,10 @@ class Trainer {
   TrainOptions o_;
   GradientSync default_sync_;
   GradientSync& sync_;
-  Batched train_data_;
+  Collective& coll_;           // the processes of the run (one, unless data-parallel)
+  std::int64_t col0_, cols_;   // this process's columns [col0_, col0_ + cols_) of the batch
+  Batched train_data_;         // those columns
+  EmbeddingRows embedding_;
   std::int64_t nwin_ = 0, shown_batches_ = 0;
   ThreadPool pool_;
   LstmLM<float> model_;
@@ -115,9 +123,13 @@ class Trainer {
 
 Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
     : corpus_(corpus),
-      o_((check_options(o, corpus), std::move(o))),
+      o_((check_options(o, corpus, seams.sync ? seams.sync->collective().size() : 1), std::move(o))),
       sync_(seams.sync ? *seams.sync : default_sync_),
-      train_data_(batchify(corpus.train.ids, o_.batch)),
+      coll_(sync_.collective()),
+      col0_(column_share(o_.batch, coll_).first),
+      cols_(o_.batch / coll_.size()),
+      train_data_(distributed() ? select_columns(batchify(corpus.train.ids, o_.batch), col0_, col0_ + cols_)
+                                : batchify(corpus.train.ids, o_.batch)),
       nwin_(num_windows(train_data_.rows, o_.bptt)),
       shown_batches_(train_data_.rows / o_.bptt),  // pytorch's len(train_data) // bptt
       pool_(o_.threads),
@@ -128,8 +140,12 @@ Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
                            corpus.train.size(), o_.batch, 2 * o_.batch));
   model_.profile.enable(o_.profile);
   if (o_.qat.on && !seams.transform) qat_transform_ = std::make_unique<FakeQuantTransform>(o_.model, o_.qat);
-  model_.set_weight_transform(seams.transform ? seams.transform : qat_transform_.get());
-  hidden_.reset(o_.model, o_.batch);
+  const WeightTransform* transform = seams.transform ? seams.transform : qat_transform_.get();
+  model_.set_weight_transform(transform);
+  if (distributed()) model_.set_column_slice(col0_, o_.batch);
+  hidden_.reset(o_.model, cols_);
+  const ParamSpec& emb = model_.spec(ParamRole::Embedding);
+  embedding_ = {emb.offset, emb.shape[0], emb.shape[1], !o_.model.tied && !(transform && transform->applies(emb))};
   pos_.lr = o_.lr;
   provenance_base_ = {{"corpus", corpus_identity(corpus)},
                       {"corpus_options", fields::write_fields(o_.corpus)},
@@ -137,6 +153,7 @@ Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
                       {"tool", "lm-train"},
                       {"tool_version", build::kVersion},
                       {"git_revision", build::kGitRevision}};
+  if (distributed()) provenance_base_["ranks"] = coll_.size();
 }
 
 void Trainer::restore_or_init() {
@@ -156,9 +173,28 @@ void Trainer::restore_or_init() {
     model_.init_pytorch(rng);
     return;
   }
-  pos_ = read_resume(o_.resume, corpus_, o_, nwin_, model_, optimizer_, hidden_);
+  LstmLM<float>::Hidden whole;  // the resume file holds every column's state; this process takes its own
+  whole.reset(o_.model, o_.batch);
+  pos_ = read_resume(o_.resume, corpus_, o_, nwin_, model_, optimizer_, distributed() ? whole : hidden_);
+  if (distributed()) take_columns(o_.model, whole, col0_, hidden_);
   log(fmt::format("resuming {} at epoch {} batch {} (lr {:.4g}, best valid ppl {})", o_.resume, pos_.epoch, pos_.batch,
                   pos_.lr, pos_.saved_val ? fmt::format("{:.2f}", std::exp(*pos_.saved_val)) : std::string("none")));
+}
+
+// Data-parallel start (Horovod's broadcast): every process takes rank 0's parameters and optimizer
+// state, and all check that they read the same corpus and are at the same position.
+void Trainer::start_together() {
+  std::string corpus_id;  // first: a different vocabulary would mean differently sized models
+  for (const Split* sp : {&corpus_.train, &corpus_.valid, &corpus_.test}) corpus_id += sp->stats.sha256 + " ";
+  corpus_id += std::to_string(corpus_.vocab.size());
+  check_same(coll_, digest(corpus_id.data(), corpus_id.size()), ErrorKind::Data,
+             "the processes read different corpora: every process must read the same files (sha256 " + corpus_id + ")");
+  const std::string at = fields::write_fields(pos_).dump();
+  check_same(coll_, digest(at.data(), at.size()), ErrorKind::Usage,
+             "the processes start from different positions: every process must read the same resume checkpoint");
+  coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
+  for (AlignedBuffer<float>* b : {&optimizer_.exp_avg(), &optimizer_.exp_avg_sq()})
+    if (!b->empty()) coll_.broadcast(b->data(), sizeof(float) * b->size(), 0);
 }
 
 EpochRecord Trainer::epoch_record(const EvalResult& val) const {
@@ -183,11 +219,12 @@ void Trainer::add_curve_point(const char* kind, double loss, std::int64_t batche
   p.epoch = double(pos_.epoch - 1) + double(batches_done) / double(nwin_);
   p.loss = loss;
   p.ppl = std::exp(loss);
-  p.lr = pos_.lr;
+  p.lr = lr_now();
   pos_.curve.push_back(std::move(p));
 }
 
 void Trainer::save_best(double val_loss) {
+  if (!writer()) return;
   json prov = provenance_base_;
   prov["epochs_completed"] = pos_.history.size();
   if (mid_epoch_) prov["partial_epoch_batches"] = pos_.batch;  // plus this much of the next epoch
@@ -205,12 +242,21 @@ InferenceModel Trainer::eval_model(const Checkpoint* saved) const {
   return InferenceModel::from_checkpoint(quantize_checkpoint(fp, quantize_options(o_.qat)).checkpoint);
 }
 
-EvalResult Trainer::validate() {
-  InferenceModel im = eval_model(nullptr);
+EvalResult Trainer::validate() { return evaluate_share(eval_model(nullptr), corpus_.valid.ids); }
+
+// pytorch/examples' evaluate() over a split; data-parallel: this process's columns, summed over all
+EvalResult Trainer::evaluate_share(const InferenceModel& im, std::span<const std::int32_t> ids) {
   EvalOptions eo;
   eo.batch = o_.eval_batch;
   eo.bptt = o_.bptt;
-  return evaluate(im, corpus_.valid.ids, eo, pool_);
+  if (!distributed()) return evaluate(im, ids, eo, pool_);
+  std::tie(eo.col_begin, eo.col_end) = column_share(o_.eval_batch, coll_);
+  EvalResult r = evaluate(im, ids, eo, pool_);
+  double v[3] = {r.nll.sum, r.nll.sum2, double(r.nll.n)};
+  coll_.sum(v, 3);
+  r.nll.sum = v[0], r.nll.sum2 = v[1], r.nll.n = static_cast<std::int64_t>(v[2]);
+  r.tokens = r.nll.n;
+  return r;
 }
 
 bool Trainer::run_batch() {
@@ -220,16 +266,19 @@ bool Trainer::run_batch() {
       mix64(o_.seed * 0x9E3779B97F4A7C15ull ^ mix64(static_cast<std::uint64_t>(pos_.global_step) + 1)) | 1;
   const std::int32_t* in = train_data_.row(w.start);
   const std::int32_t* tgt = train_data_.row(w.start + 1);
-  const std::int64_t toks = w.seq_len * o_.batch;
+  const std::int64_t toks = w.seq_len * o_.batch;  // the whole batch's (every process's share)
   double loss = model_.forward(in, tgt, w.seq_len, hidden_, key, pool_);
   model_.backward(in, tgt, pool_);
-  loss = sync_.synchronize(model_.grads.data(), model_.grads.size(), loss, {pos_.global_step, toks, in}, pool_);
+  if (o_.profile && distributed()) model_.profile.start();
+  loss = sync_.synchronize(model_.grads.data(), model_.grads.size(), loss,
+                           {pos_.global_step, w.seq_len * cols_, toks, in, embedding_}, pool_);
+  if (distributed()) model_.profile.mark("gradient exchange");
   if (!std::isfinite(loss))
     throw Error(ErrorKind::Diverged,
                 fmt::format("training diverged at epoch {} batch {}: loss is {}; {} (try a lower learning rate or clip)",
                             pos_.epoch, pos_.batch, loss, saved_note()));
   if (o_.profile) model_.profile.start();
-  const double norm = optimizer_.step(model_.params.data(), model_.grads.data(), static_cast<float>(pos_.lr), o_.clip, pool_);
+  const double norm = optimizer_.step(model_.params.data(), model_.grads.data(), static_cast<float>(lr_now()), o_.clip, pool_);
   model_.profile.mark("clip + optimizer");
   if (!std::isfinite(norm))
     throw Error(ErrorKind::Diverged, fmt::format("training diverged at epoch {} batch {}: gradient norm is {}; {}",
@@ -251,8 +300,10 @@ bool Trainer::run_batch() {
   const bool interrupted = o_.stop && o_.stop->load();
   const bool out_of_time = o_.max_minutes > 0 && run_timer_.seconds() >= o_.max_minutes * 60.0;
   const bool batch_limit = o_.max_batches > 0 && batches_run_ >= o_.max_batches;
-  if (!(interrupted || out_of_time || batch_limit)) return false;
-  stop_reason_ = interrupted ? StopReason::Interrupted : out_of_time ? StopReason::TimeBudget : StopReason::BatchLimit;
+  std::uint64_t why = (interrupted ? 1u : 0u) | (out_of_time ? 2u : 0u) | (batch_limit ? 4u : 0u);
+  if (distributed()) why = coll_.bit_or(why);  // every process stops after the same batch
+  if (!why) return false;
+  stop_reason_ = why & 1u ? StopReason::Interrupted : why & 2u ? StopReason::TimeBudget : StopReason::BatchLimit;
   return true;
 }
 
@@ -261,7 +312,7 @@ void Trainer::log_interval() {
   const double el = interval_timer_.seconds();
   const double cur = interval_loss_ / double(interval_batches_);
   log(fmt::format("| epoch {:3d} | {:5d}/{:5d} batches | lr {:02.2f} | ms/batch {:5.2f} | loss {:5.2f} | ppl {:8.2f} | tok/s {:6.0f}",
-                  pos_.epoch, pos_.batch, shown_batches_, pos_.lr, el * 1000 / double(interval_batches_), cur,
+                  pos_.epoch, pos_.batch, shown_batches_, lr_now(), el * 1000 / double(interval_batches_), cur,
                   std::exp(cur), double(interval_tokens_) / el));
   add_curve_point("train", cur, pos_.batch + 1);
   interval_loss_ = 0, interval_batches_ = 0, interval_tokens_ = 0;
@@ -292,7 +343,19 @@ void Trainer::end_epoch() {
   next.total_seconds = pos_.total_seconds + run_timer_.seconds();
   LstmLM<float>::Hidden fresh;
   fresh.reset(o_.model, o_.batch);
-  write_resume(o_.save_resume, model_, optimizer_, fresh, next, o_, corpus_);
+  if (distributed()) check_together();
+  if (writer()) write_resume(o_.save_resume, model_, optimizer_, fresh, next, o_, corpus_);
+}
+
+// Data-parallel: the processes' parameters and learning rate must still be the same bits.
+void Trainer::check_together() {
+  const double lr = pos_.lr;
+  std::uint64_t d = digest(model_.params.data(), sizeof(float) * model_.params.size());
+  d ^= digest(&lr, sizeof lr);
+  check_same(coll_, d, ErrorKind::Internal,
+             fmt::format("the processes' parameters or learning rate differ after epoch {} (a reduction that is "
+                         "not the same on every process?)",
+                         pos_.epoch));
 }
 
 void Trainer::stop() {
@@ -333,7 +396,9 @@ void Trainer::stop() {
   Position here = pos_;
   here.total_seconds = pos_.total_seconds + run_timer_.seconds();
   if (pos_.batch >= nwin_) here.epoch = pos_.epoch + 1, here.batch = 0;  // stopped exactly at an epoch end
-  write_resume(o_.save_resume, model_, optimizer_, hidden_, here, o_, corpus_);
+  LstmLM<float>::Hidden whole;  // data-parallel: every process's columns
+  if (distributed()) whole.reset(o_.model, o_.batch), gather_columns(coll_, o_.model, hidden_, whole);
+  if (writer()) write_resume(o_.save_resume, model_, optimizer_, distributed() ? whole : hidden_, here, o_, corpus_);
   log("resume checkpoint: " + o_.save_resume + " (continue with --resume)");
 }
 
@@ -349,12 +414,15 @@ TrainResult Trainer::finish() {
     for (const auto& [name, sec] : r.profile)
       log(fmt::format("  {:<44} {:8.2f} ms/batch {:5.1f}%", name, 1e3 * sec / double(batches_run_), 100 * sec / total));
   }
-  const Checkpoint saved = load_checkpoint(o_.save);
-  InferenceModel im = eval_model(&saved);
-  EvalOptions eo;
-  eo.batch = o_.eval_batch;
-  eo.bptt = o_.bptt;
-  const EvalResult test = evaluate(im, corpus_.test.ids, eo, pool_);
+  EvalResult test;
+  if (!distributed()) {
+    const Checkpoint saved = load_checkpoint(o_.save);
+    test = evaluate_share(eval_model(&saved), corpus_.test.ids);
+  } else {  // rank 0 wrote the saved model: it reads it and sends the weights to the others
+    if (writer()) load_model_params(model_, load_checkpoint(o_.save));
+    coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
+    test = evaluate_share(eval_model(nullptr), corpus_.test.ids);
+  }
   const std::string eq(89, '=');
   log(eq);
   log(fmt::format("| End of training | test loss {:5.2f} | test ppl {:8.2f}", test.nll.mean(), test.nll.ppl()));
@@ -372,18 +440,21 @@ TrainResult Trainer::finish() {
   r.train_tokens = train_tokens_, r.train_seconds = train_seconds_;
   r.train_tokens_per_sec = train_seconds_ > 0 ? double(train_tokens_) / train_seconds_ : 0.0;
   r.stop_reason = stop_reason_;
+  r.ranks = coll_.size();
+  r.data_parallel = sync_.report();
   return r;
 }
 
 TrainResult Trainer::run() {
   restore_or_init();
+  if (distributed()) start_together();
   run_timer_.reset();
   bool stopped = false;
   for (; pos_.epoch <= o_.epochs && !stopped; ++pos_.epoch) {
     epoch_timer_.reset(), interval_timer_.reset();
     epoch_seconds_before_ = pos_.epoch_seconds;
     interval_loss_ = 0, interval_batches_ = 0, interval_tokens_ = 0;
-    if (pos_.batch == 0) hidden_.reset(o_.model, o_.batch);
+    if (pos_.batch == 0) hidden_.reset(o_.model, cols_);
     for (; pos_.batch < nwin_ && !stopped; ++pos_.batch) stopped = run_batch();
     pos_.epoch_seconds = epoch_seconds_before_ + epoch_timer_.seconds();
     if (stopped && pos_.batch < nwin_) {  // mid-epoch stop: handled below
@@ -397,40 +468,6 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
-
-json to_json(const TrainResult& r) {
-  json report = {{"tool", "lm-train"},
-                 {"run", run_info(r.options.threads)},
-                 {"config", r.options.model.to_json()},
-                 {"parameters", param_count(r.options.model)},
-                 {"hyperparameters", fields::write_fields(r.options)},
-                 {"corpus", r.corpus},
-                 {"corpus_options", fields::write_fields(r.options.corpus)},
-                 {"threads", r.options.threads},
-                 {"epochs", fields::to_value(r.epochs)},
-                 {"partial_epoch", fields::to_value(r.partial_epoch)},
-                 {"curve", fields::to_value(r.curve)},
-                 {"best_valid_loss", r.best_valid_loss},
-                 {"best_valid_ppl", r.best_valid_ppl},
-                 {"test_loss", r.test_loss},
-                 {"test_ppl", r.test_ppl},
-                 {"test_ppl_err", r.test_ppl_err},
-                 {"test_tokens", r.test_tokens},
-                 {"total_seconds", r.total_seconds},
-                 {"train_tokens", r.train_tokens},
-                 {"train_seconds", r.train_seconds},
-                 {"train_tokens_per_sec", r.train_tokens_per_sec},
-                 {"stop_reason", stop_reason_name(r.stop_reason)},
-                 {"save", r.options.save},
-                 {"save_resume", r.options.save_resume}};
-  if (!r.profile.empty()) {
-    json p = json::array();
-    for (const auto& [name, sec] : r.profile)
-      p.push_back({{"phase", name}, {"ms_per_batch", 1e3 * sec / double(r.profile_batches)}});
-    report["profile"] = p;
-  }
-  return report;
-}
 
 TrainResult train(const Corpus& corpus, TrainOptions opts, const TrainSeams& seams) {
   Trainer t(corpus, std::move(opts), seams);

@@ -14,7 +14,10 @@
 // Two seams (TrainSeams) let other training schemes plug in without touching the loop:
 // a GradientSync between backward and the optimizer step (data-parallel training), and a
 // WeightTransform in the model's forward/backward (quantization-aware training). Both default
-// to doing nothing.
+// to doing nothing. With a GradientSync over several processes (train/data_parallel.hpp), each
+// runs its share of the batch's columns, validation and test are split by columns and summed,
+// the processes agree on when to stop, and rank 0 alone writes checkpoints; the options (batch
+// size included) describe the whole run, so the trajectory does not depend on the process count.
 #pragma once
 
 #include <atomic>
@@ -57,6 +60,7 @@ struct TrainOptions {
   QatOptions qat;           // quantization-aware training (fake-quantized weights, quantized evaluation)
   int threads = 1;
   OptimizerConfig optim;
+  LrScaling lr_scaling;     // large-batch rule (linear scaling with warm-up); off by default
   double max_minutes = 0;   // 0: no time budget
   std::int64_t max_batches = 0;  // 0: no limit; else stop after this many batches (benchmarking)
   bool profile = false;          // log where a training step spends its time, at the end
@@ -82,6 +86,7 @@ struct TrainOptions {
     f("beta1", o.optim.beta1);
     f("beta2", o.optim.beta2);
     f("eps", o.optim.eps);
+    f("lr_scaling", o.lr_scaling, fields::Restore::IfPresent);
   }
 };
 
@@ -108,6 +113,8 @@ struct TrainResult {
   std::int64_t train_tokens = 0;  // this invocation
   double train_seconds = 0, train_tokens_per_sec = 0;
   StopReason stop_reason = StopReason::Completed;
+  int ranks = 1;                  // processes of a data-parallel run
+  nlohmann::json data_parallel;   // what their gradient exchange cost (GradientSync::report), or null
   std::vector<std::pair<std::string, double>> profile;  // seconds per phase (--profile)
   std::int64_t profile_batches = 0;
 };

@@ -48,7 +48,9 @@ usage)
   for bad in "--emsize 0" "--nhid -3" "--nlayers 0" "--batch_size 0" "--bptt 0" "--epochs 0" "--dropout 1.5" \
              "--lr nan" "--lr -1" "--lr 0" "--clip -1" "--max-minutes -2" "--log-interval 0" "--threads 0" \
              "--threads 100000" "--optimizer rmsprop" "--preset huge" "--model GRU" "--max-vocab -1" \
-             "--vocab-from both"; do
+             "--vocab-from both" "--lr-scaling quadratic" "--warmup-steps 5" "--lr-base-batch 4" \
+             "--lr-scaling linear --lr-base-batch 0" "--lr-scaling linear --warmup-steps -1" \
+             "--embedding-exchange all"; do
     # shellcheck disable=SC2086
     expect 64 "" -- "$BIN/lm-train" --data "$T/syn" $bad --save "$T/x.safetensors"
   done
