@@ -33,6 +33,7 @@ json to_json(const TrainResult& r) {
                  {"curve", fields::to_value(r.curve)},
                  {"best_valid_loss", r.best_valid_loss},
                  {"best_valid_ppl", r.best_valid_ppl},
+                 {"start_valid_ppl", r.start_valid_ppl ? json(*r.start_valid_ppl) : json(nullptr)},
                  {"test_loss", r.test_loss},
                  {"test_ppl", r.test_ppl},
                  {"test_ppl_err", r.test_ppl_err},

@@ -107,6 +107,7 @@ struct TrainResult {
   std::optional<PartialEpoch> partial_epoch;  // a budget stop inside an epoch: what it validated
   std::vector<CurvePoint> curve;  // a point every log interval (train) and every validation
   double best_valid_loss = 0, best_valid_ppl = 0;  // of the model in --save
+  std::optional<double> start_valid_ppl;           // --init: of the starting model (saved unless beaten)
   double test_loss = 0, test_ppl = 0, test_ppl_err = 0;
   std::int64_t test_tokens = 0;
   double total_seconds = 0;       // over every invocation of a resumed run

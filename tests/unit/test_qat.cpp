@@ -1,6 +1,7 @@
 // Quantization-aware training: the fake quantization is the quantizer's rounding, the
 // straight-through backward passes the gradient taken at the fake-quantized weights, and a QAT
 // run's own test perplexity is the run-time perplexity of the file lm-quantize makes of it.
+#include <cstring>
 #include <cmath>
 
 #include "catch2/catch.hpp"
@@ -210,5 +211,51 @@ TEST_CASE("a QAT run's test perplexity is the run-time perplexity of its file qu
     const EvalResult ev = evaluate(InferenceModel::from_checkpoint(deployed), c.test.ids, eo, pool);
     INFO("bits " << bits << ": QAT run says " << r.test_ppl << ", the quantized file gives " << ev.nll.ppl());
     CHECK(ev.nll.ppl() == Approx(r.test_ppl).epsilon(1e-4));  // 4 significant digits (measured: equal)
+  }
+}
+
+TEST_CASE("a fine-tuning run keeps its starting model unless an epoch validates better", "[qat][train]") {
+  test::TempDir d;
+  SynthOptions so;
+  so.vocab = 60, so.fanout = 5, so.train_tokens = 20000, so.valid_tokens = 4000, so.test_tokens = 4000, so.seed = 5;
+  generate_synth(d.file("syn"), so);
+  const Corpus c = load_corpus(d.file("syn"), {});
+  TrainOptions o;
+  o.model.emsize = 16, o.model.nhid = 24, o.model.nlayers = 2, o.model.dropout = 0.0f;
+  o.batch = 10, o.bptt = 20, o.epochs = 1, o.threads = 2, o.log_interval = 1000000;
+  o.max_batches = 20;  // an under-trained start: a sane rate improves it, a wild one ruins it
+  o.save = d.file("start.safetensors");
+  train(c, o);
+  const Checkpoint start = load_checkpoint(o.save);
+  for (bool qat : {false, true}) {
+    TrainOptions f = o;
+    f.max_batches = 0;
+    f.init = o.save;
+    f.save = d.file("ft.safetensors");
+    f.qat.on = qat, f.qat.bits = 8;
+    SECTION(std::string("a rate that ruins the model: the start stays in --save") + (qat ? " (QAT)" : "")) {
+      f.lr = 1e5;
+      const TrainResult r = train(c, f);
+      REQUIRE(r.start_valid_ppl.has_value());
+      CHECK(r.best_valid_ppl == Approx(*r.start_valid_ppl).epsilon(1e-12));
+      REQUIRE(r.epochs.size() == 1);
+      CHECK(r.epochs[0].valid_ppl > *r.start_valid_ppl);
+      const Checkpoint saved = load_checkpoint(f.save);
+      for (const auto& [name, t] : start.tensors) {
+        INFO(name);
+        const Tensor& u = saved.tensor(name);
+        REQUIRE(u.nbytes() == t.nbytes());
+        CHECK(std::memcmp(u.bytes(), t.bytes(), t.nbytes()) == 0);
+      }
+    }
+    SECTION(std::string("a sane rate: the better epoch replaces it") + (qat ? " (QAT)" : "")) {
+      f.lr = 20;
+      const TrainResult r = train(c, f);
+      REQUIRE(r.start_valid_ppl.has_value());
+      CHECK(r.best_valid_ppl < *r.start_valid_ppl);
+      const Tensor& u = load_checkpoint(f.save).tensor("decoder.weight");
+      const Tensor& t = start.tensor("decoder.weight");
+      CHECK(std::memcmp(u.bytes(), t.bytes(), t.nbytes()) != 0);
+    }
   }
 }
