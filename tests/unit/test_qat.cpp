@@ -253,7 +253,8 @@ TEST_CASE("a fine-tuning run keeps its starting model unless an epoch validates 
       const TrainResult r = train(c, f);
       REQUIRE(r.start_valid_ppl.has_value());
       CHECK(r.best_valid_ppl < *r.start_valid_ppl);
-      const Tensor& u = load_checkpoint(f.save).tensor("decoder.weight");
+      const Checkpoint saved = load_checkpoint(f.save);
+      const Tensor& u = saved.tensor("decoder.weight");
       const Tensor& t = start.tensor("decoder.weight");
       CHECK(std::memcmp(u.bytes(), t.bytes(), t.nbytes()) != 0);
     }
