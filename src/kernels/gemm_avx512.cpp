@@ -154,20 +154,18 @@ void avx512_gemm(const GemmArgs& a) {
 
 // ---------------------------------------------------------------- 4-bit grouped GEMM (VNNI)
 // MR rows x one 32-row group: per k-octet two 64-byte loads (16 rows x 8 k each), unpacked into
-// the int8 k-quad operands (low nibbles k 0..3, high nibbles k 4..7, minus 8), vpdpbusd; at the
-// end of each K group the contract's float step v += float(acc_g - zp * colsum_g) * sw_g.
+// the int8 k-quad operands (low nibbles k 0..3, high nibbles k 4..7, minus 8), vpdpbusd; each K
+// group's int32 sums are stored (gemm4_i32, the integer core the tests compare exactly).
 // Tried and not kept: unpacking a group once per call into an int8 buffer and running the rows on
 // it from L1 (micro-benchmarks: 10 x N x K 211-236 GMAC/s against 247-288 for this kernel, 350
 // rows 136 against 233).
-template <int MR, bool F32>
-inline void i4_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
+template <int MR>
+inline void i4_rows_i32(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
   const PackedI4& w = *ar.w;
   const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
   const std::uint8_t* wg = w.data.data() + rg * kGroupRows * w.K / 2;
   const std::int64_t r0 = rg * kGroupRows, octets = w.G / 8;
   const std::uint8_t* qa = ar.qa + m0 * ar.lda;
-  __m512 v[MR][2];
-  static_for<MR>([&](auto m) { static_for<2>([&](auto j) { v[m][j] = _mm512_setzero_ps(); }); });
   for (std::int64_t g = 0; g < w.nG; ++g) {
     __m512i acc[MR][2];
     static_for<MR>([&](auto m) { static_for<2>([&](auto j) { acc[m][j] = _mm512_setzero_si512(); }); });
@@ -187,30 +185,8 @@ inline void i4_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
       });
     }
     static_for<MR>([&](auto m) {
-      if constexpr (F32) {
-        const __m512i zp = _mm512_set1_epi32(ar.zpa[m0 + m]);
-        static_for<2>([&](auto j) {
-          const std::int64_t i = g * w.Np + r0 + 16 * j;
-          const __m512i colsum = _mm512_load_si512(w.colsum.data() + i);
-          const __m512 c = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m][j], _mm512_mullo_epi32(zp, colsum)));
-          v[m][j] = _mm512_add_ps(v[m][j], _mm512_mul_ps(c, _mm512_load_ps(w.scale.data() + i)));
-        });
-      } else {
-        static_for<2>([&](auto j) {
-          _mm512_storeu_si512(ar.acc + ((m0 + m) * w.nG + g) * ar.ldacc + r0 + 16 * j, acc[m][j]);
-        });
-      }
-    });
-  }
-  if constexpr (F32) {
-    static_for<MR>([&](auto m) {
-      const std::int64_t mm = m0 + m;
-      const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
       static_for<2>([&](auto j) {
-        const std::int64_t r = r0 + 16 * j;
-        if (r < ar.y_cols)
-          finish16(_mm512_mul_ps(v[m][j], sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy,
-                   r, ar.y_cols);
+        _mm512_storeu_si512(ar.acc + ((m0 + m) * w.nG + g) * ar.ldacc + r0 + 16 * j, acc[m][j]);
       });
     });
   }
@@ -222,7 +198,7 @@ inline void i4_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
 // sum (w + 8) d = sum w d + 8 sum d, so  acc - 8 * dsum_g = sum w (q - zp) = acc_g - zp * colsum_g:
 // the reference's integer, exactly, without the per-weight "- 8" of the unpacking and without the
 // per-group multiply by zp; the float step that follows is unchanged. (b1 x s10 of the small
-// model, 4-bit: measured below in docs/quantization.md.)
+// model, 4-bit: docs/quantization.md.)
 template <int MR>
 inline void i4_rows_centred(const Gemm4Args& ar, const std::int8_t* dx, std::int64_t ldd, const std::int32_t* dsum,
                             std::int64_t m0, std::int64_t rg) {
@@ -294,7 +270,10 @@ void avx512_gemm4_centred(const Gemm4Args& a) {
     }
   }
   const std::int64_t g1 = std::min(a.g1, w.groups());
-  const std::int64_t n5 = a.M >= 5 * (a.M % 4) ? a.M % 4 : 0;  // as in avx512_gemm4
+  // Blocks of 4 rows, and of 5 where that avoids a short tail: M = 4 n4 + 5 n5 with n5 = M mod 4
+  // (M = 10, a b1 x s10 product: 5 + 5 instead of 4 + 4 + 2). Not 5 throughout: 350 rows ran ~10%
+  // slower in blocks of 5 than of 4 (micro-benchmarks).
+  const std::int64_t n5 = a.M >= 5 * (a.M % 4) ? a.M % 4 : 0;
   for (std::int64_t rg = a.g0; rg < g1; ++rg) {
     if (rg * kGroupRows >= a.y_cols) break;
     std::int64_t m = 0;
@@ -309,22 +288,15 @@ void avx512_gemm4_centred(const Gemm4Args& a) {
   }
 }
 
-template <bool F32>
-void avx512_gemm4(const Gemm4Args& a) {
+void avx512_gemm4_i32(const Gemm4Args& a) {
   const std::int64_t g1 = std::min(a.g1, a.w->groups());
   for (std::int64_t rg = a.g0; rg < g1; ++rg) {
-    if (F32 && rg * kGroupRows >= a.y_cols) break;
-    // Blocks of 4 rows, and of 5 where that avoids a short tail: M = 4 n4 + 5 n5 with n5 = M mod 4
-    // (M = 10, a b1 x s10 product: 5 + 5 instead of 4 + 4 + 2; micro-benchmarks 10 x N x K 5-7%
-    // faster). Not 5 throughout: 350 rows ran ~10% slower in blocks of 5 than of 4.
-    const std::int64_t n5 = a.M >= 5 * (a.M % 4) ? a.M % 4 : 0;
     std::int64_t m = 0;
-    for (; m + 4 <= a.M - 5 * n5; m += 4) i4_rows<4, F32>(a, m, rg);
-    for (std::int64_t b = 0; b < n5; ++b, m += 5) i4_rows<5, F32>(a, m, rg);
+    for (; m + 4 <= a.M; m += 4) i4_rows_i32<4>(a, m, rg);
     switch (a.M - m) {
-      case 3: i4_rows<3, F32>(a, m, rg); break;
-      case 2: i4_rows<2, F32>(a, m, rg); break;
-      case 1: i4_rows<1, F32>(a, m, rg); break;
+      case 3: i4_rows_i32<3>(a, m, rg); break;
+      case 2: i4_rows_i32<2>(a, m, rg); break;
+      case 1: i4_rows_i32<1>(a, m, rg); break;
       default: break;
     }
   }
@@ -435,7 +407,7 @@ Table make_table() {
   t.gemm_i32 = avx512_gemm<false>;
   t.gemm_f32 = avx512_gemm<true>;
   t.sgemm_packed = avx512_sgemm_packed;
-  t.gemm4_i32 = avx512_gemm4<false>;
+  t.gemm4_i32 = avx512_gemm4_i32;
   t.gemm4_f32 = avx512_gemm4_centred;
   return t;
 }

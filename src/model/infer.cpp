@@ -126,8 +126,15 @@ void InferenceModel::embed(const std::int32_t* tokens, std::int64_t M, float* x,
     if (emb_bits_ == 4) {
       const std::uint8_t* q = emb_u4_.data() + id * (E / 2);
       const float* sc = emb_scale_.data() + id * (E / emb_group_);
-      for (std::int64_t e = 0; e < E; ++e)
-        dst[e] = static_cast<float>(((q[e / 2] >> (4 * (e % 2))) & 0x0F) - 8) * sc[e / emb_group_];
+      // group by group: no division per element (it cost ~0.5 us a row, 5-8% of a 4-bit b1 x s10)
+      for (std::int64_t g = 0, e = 0; g < E / emb_group_; ++g) {
+        const float s = sc[g];
+        for (const std::int64_t end = e + emb_group_; e < end; e += 2) {  // groups are a multiple of 8
+          const std::uint8_t b = q[e >> 1];
+          dst[e] = static_cast<float>((b & 0x0F) - 8) * s;
+          dst[e + 1] = static_cast<float>((b >> 4) - 8) * s;
+        }
+      }
     } else if (emb_int8_) {
       const std::int8_t* q = emb_i8_.data() + id * E;
       const float s = emb_scale_[emb_per_tensor_ ? 0 : static_cast<std::size_t>(id)];
