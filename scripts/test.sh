@@ -9,7 +9,7 @@
 #      the data-parallel trainer still runs here, over the tests' in-process collective);
 #   3. builds the libFuzzer targets with clang and runs each for 30 s (scripts/fuzz.sh).
 #
-#   scripts/test.sh            all three (about 20 minutes on 2 cores from scratch)
+#   scripts/test.sh            all three (about 25 minutes on 2 cores from scratch)
 #   scripts/test.sh --quick    step 1 only
 #   scripts/test.sh --slow     also the tests labelled "slow"
 # Environment: JOBS (default: nproc), FUZZ_SECONDS (default 30).
