@@ -118,10 +118,15 @@ TEST_CASE("4-bit GEMM integer core and epilogue equal the reference over a shape
       for (auto [K, G] : {std::pair<std::int64_t, std::int64_t>{8, 8}, {16, 8}, {40, 40}, {64, 32}, {200, 40},
                           {256, 64}, {512, 128}})
         check_case(rng, {M, N, K, G});
+  // wide calls (>= 64 row groups): the AVX-512 float path's centred kernel, rows in blocks of 4 and 5
+  for (std::int64_t M : {1, 4, 5, 7, 10, 13, 14, 15})
+    for (auto [K, G] : {std::pair<std::int64_t, std::int64_t>{200, 40}, {64, 32}})
+      check_case(rng, {M, 2048 + 33, K, G});
 }
 
 TEST_CASE("4-bit GEMM saturation corners: 127 x -8, 127 x 7, and zero weights", "[kernels]") {
   Rng rng(3);
   for (auto [lo, hi] : {std::pair{-8, -8}, {7, 7}, {0, 0}, {-8, 7}}) check_case(rng, {3, 33, 512, 64}, lo, hi, 127);
   check_case(rng, {2, 64, 1024, 1024}, -8, -8, 127);  // one group spanning all of K
+  for (auto [lo, hi] : {std::pair{-8, -8}, {7, 7}, {-8, 7}}) check_case(rng, {10, 2048 + 33, 512, 64}, lo, hi, 127);
 }
