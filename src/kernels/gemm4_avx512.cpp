@@ -33,6 +33,22 @@ inline void row_blocks(std::int64_t M, Rows4 r4, Rows5 r5, Rows3 r3, Rows2 r2, R
   }
 }
 
+// The end of both float paths: rows m0.. of one 32-row group, v[m][j] = sum over groups, times the
+// row's activation scale, then (+ addend) (+ bias) and the store.
+template <int MR>
+inline void finish_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t r0, const __m512 (&v)[MR][2]) {
+  static_for<MR>([&](auto m) {
+    const std::int64_t mm = m0 + m;
+    const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
+    static_for<2>([&](auto j) {
+      const std::int64_t r = r0 + 16 * j;
+      if (r < ar.y_cols)
+        finish16(_mm512_mul_ps(v[m][j], sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy,
+                 r, ar.y_cols);
+    });
+  });
+}
+
 // MR rows x one 32-row group: per k-octet two 64-byte loads (16 rows x 8 k each), unpacked into
 // the int8 k-quad operands (low nibbles k 0..3, high nibbles k 4..7, minus 8), vpdpbusd; at the
 // end of each K group either the int32 sums are stored (gemm4_i32) or the contract's float step
@@ -83,18 +99,7 @@ inline void i4_rows(const Gemm4Args& ar, std::int64_t m0, std::int64_t rg) {
       }
     });
   }
-  if constexpr (F32) {
-    static_for<MR>([&](auto m) {
-      const std::int64_t mm = m0 + m;
-      const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
-      static_for<2>([&](auto j) {
-        const std::int64_t r = r0 + 16 * j;
-        if (r < ar.y_cols)
-          finish16(_mm512_mul_ps(v[m][j], sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy,
-                   r, ar.y_cols);
-      });
-    });
-  }
+  if constexpr (F32) finish_rows<MR>(ar, m0, r0, v);
 }
 
 // The float variant with the operands' roles swapped: vpdpbusd's unsigned operand is the stored
@@ -142,16 +147,7 @@ inline void i4_rows_centred(const Gemm4Args& ar, const std::int8_t* dx, std::int
       });
     });
   }
-  static_for<MR>([&](auto m) {
-    const std::int64_t mm = m0 + m;
-    const __m512 sa = _mm512_set1_ps(ar.sa[mm]);
-    static_for<2>([&](auto j) {
-      const std::int64_t r = r0 + 16 * j;
-      if (r < ar.y_cols)
-        finish16(_mm512_mul_ps(v[m][j], sa), ar.addend ? ar.addend + mm * ar.ld_add : nullptr, ar.bias, ar.y + mm * ar.ldy,
-                 r, ar.y_cols);
-    });
-  });
+  finish_rows<MR>(ar, m0, r0, v);
 }
 
 void avx512_gemm4_centred(const Gemm4Args& a) {
