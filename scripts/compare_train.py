@@ -6,6 +6,10 @@ each, and prints medians, spread (min..max) and ratios as markdown; --json write
 
   /usr/bin/python3 scripts/compare_train.py --data data/brown [--preset small|seed] [--batches 60] [--reps 3]
   /usr/bin/python3 scripts/compare_train.py --data data/brown --build old=../old/build --build new=build --no-torch
+  /usr/bin/python3 scripts/compare_train.py --data data/brown --build old=../old/build --build new=build --no-torch --profile
+
+--profile runs wordlm with `lm-train --profile` and adds, per thread count, a table of where a
+training step spends its time (per phase, median ms/batch over the runs, every build side by side).
 
 --build LABEL=DIR (repeatable) compares several wordlm builds in the same interleaved run (the
 commit before a change against the change); the default is one build, build/.
@@ -30,8 +34,11 @@ def run_wordlm(a, build, threads):
     cmd = [os.path.join(build, "lm-train"), "--data", a.data, "--emsize", str(p["emsize"]), "--nhid", str(p["nhid"]),
            "--nlayers", str(p["nlayers"]), "--dropout", str(p["dropout"]), "--max-batches", str(a.batches),
            "-t", str(threads), "--save", os.path.join(a.tmp, "cmp.safetensors"), "-q"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["train_tokens_per_sec"]
+    if a.profile:
+        cmd.append("--profile")
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    prof = {p["phase"]: p["ms_per_batch"] for p in r.get("profile", [])}
+    return r["train_tokens_per_sec"], prof
 
 
 def run_torch(a, threads, blas):
@@ -48,6 +55,48 @@ def summary(v):
     return {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v}
 
 
+def print_profiles(builds, profiles):
+    """Per thread count: phase | each build's median ms/batch (min..max) | last build vs first."""
+    out = {}
+    for t in (1, 2):
+        runs = {label: profiles[(label, t, t)] for label, _ in builds}
+        phases = []
+        for label, _ in reversed(builds):  # the last (newest) build's order first
+            for prof in runs[label]:
+                phases += [p for p in prof if p not in phases]
+        if not phases:
+            continue
+        print(f"\n### where a training step spends its time, {t} thread{'s' if t > 1 else ''} (lm-train --profile; median ms/batch, min..max)\n")
+        head = " | ".join(label for label, _ in builds)
+        ratio = len(builds) > 1
+        print(f"| phase | {head} |" + (f" {builds[-1][0]} / {builds[0][0]} |" if ratio else ""))
+        print("| --- |" + " ---: |" * (len(builds) + (1 if ratio else 0)))
+        table = {}
+        totals = {label: 0.0 for label, _ in builds}
+        for ph in phases:
+            cells, med = [], {}
+            for label, _ in builds:
+                v = [prof[ph] for prof in runs[label] if ph in prof]
+                if not v:
+                    cells.append("-")
+                    continue
+                med[label] = statistics.median(v)
+                totals[label] += med[label]
+                cells.append(f"{med[label]:.2f} ({min(v):.2f}..{max(v):.2f})")
+            row = f"| {ph} | " + " | ".join(cells) + " |"
+            first, last = builds[0][0], builds[-1][0]
+            if ratio:
+                row += f" {med[last] / med[first]:.2f}x |" if first in med and last in med and med[first] > 0 else " - |"
+            print(row)
+            table[ph] = med
+        row = "| **sum of phases** | " + " | ".join(f"{totals[label]:.2f}" for label, _ in builds) + " |"
+        if ratio and totals[builds[0][0]] > 0:
+            row += f" {totals[builds[-1][0]] / totals[builds[0][0]]:.2f}x |"
+        print(row)
+        out[f"{t}_threads"] = table
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -58,6 +107,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="wordlm builds only")
     ap.add_argument("--tmp", default="/tmp")
     ap.add_argument("--json", help="write all samples here")
+    ap.add_argument("--profile", action="store_true", help="also collect lm-train --profile and print the per-phase table")
     a = ap.parse_args()
     builds = [b.split("=", 1) if "=" in b else ("wordlm", b) for b in a.build] or [("wordlm", os.path.join(ROOT, "build"))]
     try:
@@ -67,15 +117,21 @@ def main():
         have_torch = True
     except (subprocess.CalledProcessError, FileNotFoundError):
         have_torch = False
-        print("PyTorch is not installed (apt-get install python3-torch): showing wordlm only", file=sys.stderr)
+        if not a.no_torch:
+            print("PyTorch is not installed (apt-get install python3-torch): showing wordlm only", file=sys.stderr)
     settings = [(label, t, t) for t in (1, 2) for label, _ in builds]
     build_dir = dict(builds)
     if have_torch:
         settings += [("pytorch", 1, 1), ("pytorch", 1, 2), ("pytorch", 2, 2)]
     samples = {s: [] for s in settings}
+    profiles = {s: [] for s in settings}
     for r in range(a.reps):
         for s in settings:  # interleaved, so drift on a shared machine hits every setting alike
-            v = run_wordlm(a, build_dir[s[0]], s[1]) if s[0] in build_dir else run_torch(a, s[1], s[2])
+            if s[0] in build_dir:
+                v, prof = run_wordlm(a, build_dir[s[0]], s[1])
+                profiles[s].append(prof)
+            else:
+                v = run_torch(a, s[1], s[2])
             samples[s].append(v)
             print(f"rep {r + 1}: {s[0]} {s[1]}/{s[2]}: {v:,.0f} tokens/s", file=sys.stderr)
     res = {f"{k[0]} {k[1]}/{k[2]}": summary(v) for k, v in samples.items()}
@@ -98,6 +154,8 @@ def main():
         print(f"wordlm 2 threads vs PyTorch best 2-thread setting ({best2}): **{res['wordlm 2/2']['median'] / t2:.2f}x** (target >= 1.5x)")
         res["ratios"] = {"one_thread": res["wordlm 1/1"]["median"] / t1, "two_threads": res["wordlm 2/2"]["median"] / t2,
                          "pytorch_best_two_thread_setting": best2}
+    if a.profile:
+        res["profile"] = print_profiles(builds, profiles)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)

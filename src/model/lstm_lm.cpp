@@ -199,6 +199,7 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
     if constexpr (std::is_same_v<T, float>) {
       if (packed_) {
         pack_panels(w_dec, H, 1, dec_w_, team);
+        mark(team, "decoder forward: pack weights");
         auto [g0, g1] = team.share(dec_w_.groups());
         nn::linear_forward_packed(logits_.data(), top_.data(), dec_w_, weights(spec(ParamRole::DecoderBias)), M, V, g0, g1);
       }
@@ -281,6 +282,10 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
     if (packed_) {
       pack_panels(weights(spec(ParamRole::DecoderWeight)), 1, H, dec_wt_, team);
       pack_panels(top_.data(), 1, H, top_t_, team);
+    }
+    if (prof_) {  // a barrier only when profiling, so the phase is the slower thread's (the next barrier covers it otherwise)
+      team.barrier();
+      mark(team, "zero gradients, pack for backward");
     }
     auto [m0, m1] = team.share(M);
     nn::softmax_xent_backward<T>(logits_.data(), targets, V, m0, m1, row_max_.data(), row_sum_.data(), grad_scale);

@@ -177,6 +177,21 @@ PY
   python3 -c "import json; d=json.load(open('$T/out')); assert {r['kind'] for r in d['results']} == {'forward','decode','load'}" \
     || { echo "FAIL: json"; fails=$((fails + 1)); }
   expect 0 "| model |"        -- bash -c "\"$BIN/lm-bench\" -m \"$T/m.safetensors\" -r 2 -o md 1>&2"
+  # lm-train --profile: the per-phase table on stderr and in the report; without it, no profile
+  expect 0 "profile over 4 batches" -- "$BIN/lm-train" --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 2 \
+    --max-batches 4 --profile --save "$T/p.safetensors"
+  python3 - "$T/out" <<'PY' || { echo "FAIL: lm-train --profile report"; fails=$((fails + 1)); }
+import json, sys
+d = json.load(open(sys.argv[1]))
+phases = {p["phase"]: p["ms_per_batch"] for p in d["profile"]}
+for want in ("embedding, dropout, copies", "lstm forward: recurrence", "decoder forward", "softmax+loss",
+             "decoder backward (weights)", "decoder backward (input)", "lstm backward: recurrence", "clip + optimizer"):
+    assert want in phases, (want, sorted(phases))
+assert all(v >= 0 for v in phases.values()) and sum(phases.values()) > 0, phases
+PY
+  expect 0 "" -- "$BIN/lm-train" -q --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 1 --max-batches 2 --save "$T/p.safetensors"
+  python3 -c "import json,sys; assert 'profile' not in json.load(open(sys.argv[1]))" "$T/out" \
+    || { echo "FAIL: a profile in the report without --profile"; fails=$((fails + 1)); }
   ;;
 conventions)
   # every tool: --version exits 0 and names the build; --report FILE writes its JSON report;
