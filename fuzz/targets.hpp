@@ -20,7 +20,8 @@
 namespace wordlm::fuzz {
 
 // Bytes -> safetensors container -> wordlm profile -> (small models) an InferenceModel and one
-// forward step. Must end in success or a wordlm::Error.
+// forward step. Must end in success or a wordlm::Error that rejects the input (Usage, Data, ...);
+// an Internal error (a broken invariant, exit 70) aborts, so the fuzzer reports it.
 inline void checkpoint_one(const std::uint8_t* data, std::size_t size) {
   try {
     Safetensors st = parse_safetensors({reinterpret_cast<const std::byte*>(data), size}, "fuzz");
@@ -33,7 +34,8 @@ inline void checkpoint_one(const std::uint8_t* data, std::size_t size) {
       const std::int32_t tok = static_cast<std::int32_t>(size % static_cast<std::size_t>(ck.config.vocab_size));
       m.forward(&tok, 1, state, pool, InferenceModel::Post::LogSoftmax);
     }
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Internal) std::abort();  // a broken invariant is a finding, not a rejection
   }
 }
 
@@ -60,7 +62,8 @@ inline void corpus_one(const std::uint8_t* data, std::size_t size) {
         if (win.seq_len < 1 || win.start + win.seq_len >= bt.rows + 1) std::abort();
       }
     }
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Internal) std::abort();  // a broken invariant is a finding, not a rejection
   }
 }
 

@@ -1,6 +1,6 @@
 // Replays the fuzz seeds and every input a fuzzer ever found (fuzz/regressions/) through the fuzz
 // targets' bodies, so fixed findings stay fixed in every test run (no clang needed). Run under the
-// sanitizer build (scripts/test.sh --sanitize) this also checks them for UB and leaks.
+// sanitizer build (step 2 of scripts/test.sh) this also checks them for UB and leaks.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
