@@ -6,14 +6,15 @@
 # 1 and 2 intra-op threads on graphs from scripts/export_onnx.py: fp32, and int8 in the exporter's
 # three weight encodings u8, s7, s8 (docs/onnx.md; the same weights: random seed weights, or --model quantized by the exporter as
 # lm-bench --int8 does); PyTorch at torch/OpenBLAS settings 1/1, 1/2, 2/2 (passive). Writes JSON
-# to reports/ (graphs to --onnx-dir) and prints the merged markdown table (scripts/bench_compare.py).
+# to --out (default reports/compare/, apart from the demo's reports/, whose files it would otherwise
+# replace; graphs to --onnx-dir) and prints the merged markdown table (scripts/bench_compare.py).
 #
 #   scripts/compare_bench.sh [--model FILE --data DIR] [--reps R] [--rounds N] [--eval-tokens N] [--out DIR] [--onnx-dir DIR]
 #                            [--no-torch] [--no-ort]     (leave a peer out, e.g. to keep a run short)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-model= data= reps=5 rounds=3 eval_tokens=20000 out=reports onnx_dir=runs/onnx_bench use_torch=1 use_ort=1
+model= data= reps=5 rounds=3 eval_tokens=20000 out=reports/compare onnx_dir=runs/onnx_bench use_torch=1 use_ort=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$2; shift 2 ;;
@@ -25,10 +26,16 @@ while [ $# -gt 0 ]; do
     --onnx-dir) onnx_dir=$2; shift 2 ;;
     --no-torch) use_torch=0; shift ;;
     --no-ort) use_ort=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "compare_bench.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
+if [ -n "$model" ] && [ -z "$data" ]; then echo "compare_bench.sh: --model needs --data DIR (the eval corpus)" >&2; exit 64; fi
+if [ -z "$model" ] && [ -n "$data" ]; then echo "compare_bench.sh: --data is only used with --model FILE" >&2; exit 64; fi
+if [ -n "$model" ] && [ ! -f "$model" ]; then echo "compare_bench.sh: $model: no such file" >&2; exit 66; fi
+if [ -n "$data" ] && [ ! -f "$data/test.txt" ] && [ ! -f "$data/valid.txt" ]; then
+  echo "compare_bench.sh: $data: no corpus there (train/valid/test.txt)" >&2; exit 66
+fi
 mkdir -p "$out"
 rm -f "$out"/bench_wordlm_*.json "$out"/bench_pytorch_*.json "$out"/bench_ort_*.json
 bench=$root/build/lm-bench

@@ -160,8 +160,15 @@ def use_lines(d):
     if gen and os.path.exists(txt):
         words = " ".join(open(txt, encoding="utf-8").read().split())
         t = gen["timing"]
-        out += ["", f"Generated (lm-generate, int8, -p \"the\", top-k 40, seed {gen['settings']['seed']}): \"{words}\" "
-                    f"({t['ms_per_token']:.3f} ms per word, 1 thread)."]
+        st = gen["settings"]
+        how = ["greedy"] if st.get("greedy") else (
+            [f"temperature {st['temperature']:g}"] + ([f"top-k {st['top_k']}"] if st.get("top_k", 0) > 0 else [])
+            + ([f"top-p {st['top_p']:g}"] if st.get("top_p", 1) < 1 else []))
+        prompt = gen.get("prompt", {}).get("text")
+        src = ", ".join(["lm-generate, int8"] + ([f"-p \"{prompt}\""] if prompt else []) + how + [f"seed {st['seed']}"])
+        threads = gen.get("run", {}).get("threads")
+        out += ["", f"Generated ({src}): \"{words}\" ({t['ms_per_token']:.3f} ms per word"
+                    + (f", {threads} thread{'s' if threads != 1 else ''})." if threads else ").")]
     if sc:
         s = (f"Scoring (lm-score, int8, {sc['run']['threads']} threads): {sc['lines']:,} test sentences, "
              f"{sc['tokens']:,} tokens at {sc['tokens_per_sec']:,.0f} tokens/s")
