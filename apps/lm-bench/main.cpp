@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
     if (eval_batch < 1 || bptt < 1) throw_usage("--eval-batch and --bptt must be at least 1");
     if (eval_tokens < 0) throw_usage("--eval-tokens must be >= 0");
     for (const auto& p : presets_given) preset(p);  // validates the name early
+    {
+      std::vector<cli::NamedPath> ins;
+      for (const auto& f : files) ins.push_back({"-m", f});
+      cli::check_paths(ins, {{"--report", report}, {"--output-file", out_file}});
+    }
     const auto bs = cli::parse_int_list(batches, "-b");
     const auto ss = cli::parse_int_list(seqs, "-s");
     const std::vector<int> ts = common.thread_counts();

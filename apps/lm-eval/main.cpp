@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     InferOptions io;
     io.act = parse_act_granularity(act);
     ThreadPool pool(common.thread_count());
-    cli::check_not_same(model_path, output, "--report");
+    cli::check_paths({{"-m", model_path}, {"--compare", compare_path}, {"--file", file}}, {{"--report", output}});
 
     Loaded m = load(model_path, io);
     cli::log_info(fmt::format("model: {} | {} | {} | loaded in {}", model_path, m.model.describe(), m.ck.config.describe(),

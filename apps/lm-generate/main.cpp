@@ -2,6 +2,8 @@
 // with llama.cpp's habits: a prompt (-p or -f) is evaluated in one batched pass, then words are
 // drawn one at a time (temperature, greedy, top-k, top-p) and streamed to stdout as they come;
 // timings on stderr at the end and, with --report FILE, a JSON report.
+#include <unistd.h>
+
 #include <cstdio>
 #include <random>
 
@@ -114,8 +116,7 @@ int main(int argc, char** argv) {
     check_sampler_options(so);
     if (report == "-" && (outf.empty() || outf == "-"))
       throw_usage("--report -: stdout carries the generated text; write the report to a file, or the text with --outf");
-    cli::check_not_same(model_path, outf, "--outf");
-    cli::check_not_same(model_path, report, "--report");
+    cli::check_paths({{"-m", model_path}, {"-f", prompt_file}}, {{"--outf", outf}, {"--report", report}});
     if (!seed_opt->count()) {
       std::random_device rd;
       seed = (std::uint64_t{rd()} << 32) ^ rd();
@@ -145,13 +146,15 @@ int main(int argc, char** argv) {
     GenerateOptions go{.tokens = words, .sampler = so, .stop_at_eos = stop_at_eos};
     std::int64_t n = 0;
     std::string piece;
+    // a progress line on the terminal that also shows the text would erase the line being written
+    const bool show_progress = log_interval > 0 && !((outf.empty() || outf == "-") && ::isatty(1) == 1);
     bool space = !p.text.empty() && p.text.back() != '\n' && !no_display_prompt;  // a word goes before the next
     const GenerateStats st = generate(session, context, vocab.eos_id(), go, [&](std::int32_t id) {
       piece = id == vocab.eos_id() ? "\n" : (space ? " " : "") + vocab.word(id);
       space = id != vocab.eos_id();
       out.write(piece);
       ++n;
-      if (log_interval > 0 && n % log_interval == 0) cli::progress(fmt::format("| Generated {}/{} words", n, words));
+      if (show_progress && n % log_interval == 0) cli::progress(fmt::format("| Generated {}/{} words", n, words));
       return !stop.load();
     });
     cli::progress_done();
@@ -167,7 +170,7 @@ int main(int argc, char** argv) {
                 {"settings",
                  {{"words", words}, {"temperature", so.temperature}, {"greedy", so.greedy}, {"top_k", so.top_k},
                   {"top_p", so.top_p}, {"seed", seed}, {"stop_at_eos", stop_at_eos}}},
-                {"prompt", {{"tokens", st.prompt_tokens}, {"unknown_words", p.enc.unknown}}},
+                {"prompt", {{"text", prompt}, {"file", prompt_file}, {"tokens", st.prompt_tokens}, {"unknown_words", p.enc.unknown}}},
                 {"generated_tokens", st.generated},
                 {"stopped", st.stopped_by_caller ? "interrupted" : st.stopped_at_eos ? "eos" : "words"},
                 {"timing",

@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
         throw_usage("--bits-for " + b + ": expected NAME=4 or NAME=8");
       qo.bits_for[b.substr(0, eq)] = std::stoi(b.substr(eq + 1));
     }
-    cli::check_not_same(in, out, "--output");
-    cli::check_not_same(in, report, "--report");
+    cli::check_paths({{"-m", in}, {"--data", calib_dir.empty() ? "" : calib_dir + "/" + calib_split + ".txt"}},
+                     {{"--output", out}, {"--report", report}});
     Timer t;
     const Checkpoint ck = load_checkpoint(in);
     for (const auto& k : qo.keep)

@@ -165,8 +165,9 @@ int main(int argc, char** argv) {
       throw_usage("--report -: stdout carries the records; write the report to a file, or the records with -o");
     if (inputs.empty()) inputs.push_back("-");
     s.show_file = inputs.size() > 1;
-    for (const auto& in : inputs) cli::check_not_same(in, output, "-o");
-    cli::check_not_same(model_path, output, "-o");
+    std::vector<cli::NamedPath> ins{{"-m", model_path}};
+    for (const auto& in : inputs) ins.push_back({"FILE", in});
+    cli::check_paths(ins, {{"-o", output}, {"--report", report}});
     ThreadPool pool(common.thread_count());
 
     Timer tl;

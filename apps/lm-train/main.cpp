@@ -149,9 +149,15 @@ int main(int argc, char** argv) {
         shape.vocab_size = 1;
         shape.validate(ErrorKind::Usage);
       }
-      cli::check_not_same(data, o.save, "--save");
-      if (!o.resume.empty()) cli::check_not_same(o.resume, o.save, "--save");
       corpus = load_corpus(data, o.corpus);
+      if (lead)  // rank 0 alone writes; before the corpus is trained on, so a bad path costs no run
+        cli::check_paths({{"--data", corpus.train.path}, {"--data", corpus.valid.path}, {"--data", corpus.test.path},
+                          {"--init", o.init}},
+                         {{"--save", o.save},
+                          {"--save-resume", o.save_resume.empty() ? default_resume_path(o.save) : o.save_resume},
+                          {"--report", report}});
+      if (lead)  // (the resume checkpoint is rewritten in place as the run goes on: only these two may not be it)
+        cli::check_paths({{"--resume", o.resume}}, {{"--save", o.save}, {"--report", report}});
     });
     cli::log_info(fmt::format("corpus {}: vocab {} | train {} tokens | valid {} ({} <unk>) | test {} ({} <unk>) | loaded in {}",
                               data, corpus.vocab.size(), corpus.train.size(), corpus.valid.size(), corpus.valid.unk_mapped,

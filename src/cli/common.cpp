@@ -1,9 +1,12 @@
 // Shared CLI plumbing.
 #include "cli/common.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
@@ -136,6 +139,11 @@ void CommonOptions::apply() {
   if (threads != -1 && threads < 1) throw_usage("--threads must be at least 1 (got " + std::to_string(threads) + ")");
   if (threads > 256) throw_usage(fmt::format("--threads {} is more than this tool supports (256)", threads));
   if (const std::string w = build_warning(); !w.empty()) log_warn(w);
+  if (g_level == Level::Debug)
+    log_debug(fmt::format("wordlm {} ({}, {}, {}) | kernels {} | cpu {} | {} hardware threads, {} in use | OpenBLAS {}",
+                          build::kVersion, build::kGitRevision, build::kBuildType, build::kCompiler,
+                          kernels::isa_name(kernels::active_isa()), cpu_model(), hardware_threads(), thread_count(),
+                          run_info(thread_count())["openblas"]["config"].get<std::string>()));
 }
 
 int CommonOptions::thread_count() const { return threads > 0 ? threads : hardware_threads(); }
@@ -156,7 +164,16 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     return exit_code(ErrorKind::Usage);
   }
   try {
-    return body();
+    const auto start = std::chrono::steady_clock::now();
+    const int rc = body();
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    log_debug(fmt::format("{}: done in {} (exit {}) | cpu {:.2f} s user, {:.2f} s system | peak memory {}", tool,
+                          human_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()),
+                          rc, double(ru.ru_utime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec),
+                          double(ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_stime.tv_usec),
+                          human_bytes(1024.0 * double(ru.ru_maxrss))));
+    return rc;
   } catch (const Error& e) {
     progress_done();
     std::cerr << tool + ": error: " + e.what() + "\n";  // one write: ranks of an MPI job share stderr
@@ -187,6 +204,27 @@ void emit_json(const nlohmann::json& j, const std::string& output) { emit_text(j
 void check_not_same(const std::string& input, const std::string& output, const char* what) {
   if (!output.empty() && output != "-" && same_file(input, output))
     throw_usage(fmt::format("{} {} is the same file as the input {}", what, output, input));
+}
+
+void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs) {
+  // (a device such as /dev/null may take several outputs: only regular files or new paths count)
+  auto real = [](const std::string& p) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(p, ec);
+    return !p.empty() && p != "-" && (ec || !std::filesystem::exists(st) || std::filesystem::is_regular_file(st));
+  };
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const NamedPath& o = outputs[i];
+    if (!real(o.path)) continue;
+    for (const NamedPath& in : inputs)
+      if (real(in.path) && same_path(in.path, o.path))
+        throw_usage(fmt::format("{} {} is the same file as the input {} {}", o.what, o.path, in.what, in.path));
+    for (std::size_t k = 0; k < i; ++k)
+      if (real(outputs[k].path) && same_path(outputs[k].path, o.path))
+        throw_usage(fmt::format("{} and {} name the same file {}: one would replace the other", outputs[k].what, o.what,
+                                o.path));
+    check_can_create(o.path);
+  }
 }
 
 std::string human_bytes(double b) {

@@ -65,16 +65,32 @@ std::int64_t file_size(const std::string& path) {
   return static_cast<std::int64_t>(st.st_size);
 }
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  if (path_.empty()) throw Error(ErrorKind::CantCreate, "empty output path");
+bool same_path(const std::string& a, const std::string& b) {
+  if (same_file(a, b)) return true;
+  std::error_code ea, eb;
+  const auto ca = std::filesystem::weakly_canonical(a, ea), cb = std::filesystem::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
+
+void check_can_create(const std::string& path) {
+  if (path.empty()) throw Error(ErrorKind::CantCreate, "empty output path");
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw Error(ErrorKind::CantCreate, path_ + ": is a directory");
-  const std::string dir = dir_of(path_);
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error(ErrorKind::CantCreate, path + ": is a directory");
+  const std::string dir = dir_of(path);
   struct stat dst {};
   if (::stat(dir.c_str(), &dst) != 0)
-    throw Error(ErrorKind::CantCreate, path_ + ": directory " + dir + " does not exist");
-  if (!S_ISDIR(dst.st_mode)) throw Error(ErrorKind::CantCreate, path_ + ": " + dir + " is not a directory");
+    throw Error(ErrorKind::CantCreate, path + ": directory " + dir + " does not exist");
+  if (!S_ISDIR(dst.st_mode)) throw Error(ErrorKind::CantCreate, path + ": " + dir + " is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int e = errno;
+    throw Error(ErrorKind::CantCreate, path + ": cannot create a file in " + dir + ": " + errstr(e));
+  }
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  check_can_create(path_);
+  const std::string dir = dir_of(path_);
   std::string base = std::filesystem::path(path_).filename().string();
   tmp_ = dir + "/." + base + ".XXXXXX";
   fd_ = ::mkstemp(tmp_.data());

@@ -17,6 +17,12 @@ std::string read_text_file(const std::string& path);
 
 // True when both paths name the same existing file (same device and inode).
 bool same_file(const std::string& a, const std::string& b);
+// same_file, or (for files not written yet) the same path once "..", "." and links are resolved.
+bool same_path(const std::string& a, const std::string& b);
+// Throws CantCreate unless a file can be created at `path`: its directory exists and is writable
+// and `path` is not a directory. Tools call it before long work, so that a typo in an output path
+// does not cost a training run; AtomicFile checks the same again when it writes.
+void check_can_create(const std::string& path);
 bool file_exists(const std::string& path);
 std::int64_t file_size(const std::string& path);  // -1 if it cannot be stat'ed
 

@@ -89,7 +89,23 @@ usage)
   expect 64 "--keep"          -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --keep rnn.bias_ih_l0
   expect 64 "same file"       -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/m.safetensors"
   expect 64 "same file"       -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -o "$T/m.safetensors"
-  expect 64 "corpus files"    -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/syn/train.txt"
+  expect 64 "same file as the input --data" -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/syn/train.txt"
+  # every output against every input and every other output, before any work
+  expect 64 "name the same file" -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/s.safetensors" --save-resume "$T/s.safetensors"
+  expect 64 "same file as the input --data" -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/s.safetensors" --save-resume "$T/syn/valid.txt"
+  expect 64 "same file as the input --data" -- "$BIN/lm-train" --data "$T/syn" --epochs 1 --save "$T/s.safetensors" --report "$T/syn/test.txt"
+  expect 64 "name the same file" -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q9.safetensors" --report "$T/q9.safetensors"
+  expect 64 "same file as the input --compare" -- "$BIN/lm-eval" -m "$T/m.safetensors" --compare "$T/m2.safetensors" --data "$T/syn" --report "$T/m2.safetensors"
+  expect 64 "same file as the input -m" -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/syn/test.txt" -o "$T/sc.jsonl" --report "$T/m.safetensors"
+  expect 64 "same file as the input -m" -- "$BIN/lm-bench" -m "$T/m.safetensors" --report "$T/m.safetensors"
+  expect 64 "same file as the input -f" -- "$BIN/lm-generate" -m "$T/m.safetensors" -f "$T/syn/test.txt" --outf "$T/syn/test.txt"
+  [ -s "$T/syn/test.txt" ] && [ ! -e "$T/q9.safetensors" ] || { echo "FAIL: a refused output was written"; fails=$((fails + 1)); }
+  expect 64 "vocabulary limit" -- "$BIN/lm-corpus" stats --data "$T/syn" --max-vocab -5
+  # -v: the build and kernels at the start, time and memory at the end; not without it
+  expect 0 "peak memory"      -- "$BIN/lm-eval" -v -m "$T/m.safetensors" --data "$T/syn" -t 1
+  grep -q "| kernels " "$T/err" || { echo "FAIL: -v lacks the kernel line"; fails=$((fails + 1)); }
+  expect 0 ""                 -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -t 1
+  ! grep -q "peak memory" "$T/err" || { echo "FAIL: detail without -v"; fails=$((fails + 1)); }
   ;;
 corpus)
   expect 66 "does not exist"  -- "$BIN/lm-train" --data "$T/none" --save "$T/x.safetensors"
@@ -145,6 +161,12 @@ output)
   expect 73 "does not exist"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/no/such/dir/q.safetensors"
   expect 73 "does not exist"  -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" -o "$T/no/dir/e.json"
   expect 73 "is a directory"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T"
+  # a bad output path of lm-train is found before training, not after the epoch (a 1-minute run here)
+  n=$((n + 1)); t0=$(date +%s)
+  "$BIN/lm-train" --data "$T/syn" --emsize 8 --nhid 8 --epochs 10000 -t 1 --save "$T/t.safetensors" \
+    --report "$T/no/dir/r.json" >/dev/null 2>"$T/err"; got=$?
+  [ "$got" = 73 ] && grep -q "does not exist" "$T/err" && [ $(( $(date +%s) - t0 )) -lt 20 ] && [ ! -e "$T/t.safetensors" ] \
+    || { echo "FAIL: lm-train --report in a missing folder: exit $got"; head -3 "$T/err"; fails=$((fails + 1)); }
   if [ "$(id -u)" != 0 ]; then
     mkdir -p "$T/ro" && chmod a-w "$T/ro"
     expect 73 "cannot create"   -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/ro/q.safetensors"
@@ -264,7 +286,7 @@ PY
   [ -s "$T/g.txt" ] && [ ! -s "$T/out" ] || { echo "FAIL: --outf"; fails=$((fails + 1)); }
   python3 -c "
 import json,sys; d=json.load(open('$T/g.json'))
-assert d['settings']['seed'] == 1 and d['settings']['greedy'] and d['generated_tokens'] == 50, d
+assert d['settings']['seed'] == 1 and d['settings']['greedy'] and d['generated_tokens'] == 50 and d['prompt']['text'] == 'w3', d
 assert d['timing']['ms_per_token'] > 0 and d['prompt']['tokens'] == 2" || { echo "FAIL: lm-generate report"; fails=$((fails + 1)); }
   expect 0 ""                 -- "$BIN/lm-generate" -m "$T/m.safetensors" -n 500 --seed 2 --stop-at-eos --report "$T/ge.json"
   [ "$(wc -l <"$T/out")" -le 1 ] && grep -q '"eos"' "$T/ge.json" || { echo "FAIL: --stop-at-eos"; fails=$((fails + 1)); }
