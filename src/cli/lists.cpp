@@ -44,10 +44,15 @@ std::vector<std::int64_t> parse_int_list(const std::string& s, const char* what,
       if (last < first) throw_usage(std::string(what) + ": range '" + item + "' ends before it starts");
       if ((op == '+' && step < 1) || (op == '*' && step < 2))
         throw_usage(std::string(what) + ": range '" + item + "' has a step that never advances");
-      for (std::int64_t v = first; v <= last; v = op == '+' ? v + step : v * step) {
+      if (op == '*' && first < 1)
+        throw_usage(std::string(what) + ": range '" + item + "' multiplies from " + std::to_string(first) +
+                    ": a geometric range starts at 1 or more");
+      for (std::int64_t v = first;;) {
         out.push_back(v);
         if (out.size() > 10000) throw_usage(std::string(what) + ": range '" + item + "' is too long");
-        if (op == '*' && v == 0) break;
+        // the next value, without overflowing: stop when it would pass `last`
+        if (op == '+' ? v > last - step : v > last / step) break;
+        v = op == '+' ? v + step : v * step;
       }
     }
     if (comma == s.size()) break;

@@ -78,6 +78,7 @@ Split load_split(const std::string& path, const std::string& name, const Vocab& 
 }
 
 Corpus load_corpus(const std::string& dir, const CorpusOptions& opts) {
+  if (opts.max_vocab < 0) throw_usage("the vocabulary limit must be >= 0 (0: keep every word)");
   Corpus c;
   c.dir = dir;
   const std::string ptrain = find_split_file(dir, "train");

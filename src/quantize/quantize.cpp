@@ -210,7 +210,14 @@ SizePlan plan_for_size(const Checkpoint& in, const QuantizeOptions& base, std::u
     names.push_back(s.name);
     opts.push_back(std::move(o));
   }
-  // every combination, as a mixed-radix counter
+  // every combination, as a mixed-radix counter: 3^n of them, n = 2 x layers + 2. Up to n = 16
+  // (7 layers; 4.3e7 combinations, about a second) that is exact and quick; beyond it, refused
+  // rather than left running for hours.
+  constexpr std::size_t kMaxSearched = 16;
+  if (names.size() > kMaxSearched)
+    throw_usage(fmt::format("a size budget searches every choice of bits for the weight matrices; this model has {} "
+                            "(at most {}, i.e. 7 layers): choose the bits per matrix yourself instead",
+                            names.size(), kMaxSearched));
   std::vector<std::size_t> pick(names.size(), 0), best;
   double best_err = 0;
   std::uint64_t best_bytes = 0, min_bytes = fixed;

@@ -182,7 +182,9 @@ TEST_CASE("reject 4-bit: wrong packed length, group size missing or not dividing
     CHECK(rejection([bad](Checkpoint& ck) {
             reinterpret_cast<std::uint16_t*>(ck.tensors["rnn.weight_hh_l0_scale"].bytes())[7] = bad;
           }) == CheckpointErrc::BadScale);
-  CHECK(rejection([](Checkpoint& ck) { ck.quantization = nullptr; }) != CheckpointErrc::NotWordlm);
+  // without the metadata a 4-bit tensor has no group size (or, first, quantized tensors no metadata)
+  const CheckpointErrc no_metadata = rejection([](Checkpoint& ck) { ck.quantization = nullptr; });
+  CHECK((no_metadata == CheckpointErrc::BadGroup || no_metadata == CheckpointErrc::BadMetadata));
 }
 
 TEST_CASE("an independent Python reader opens a 4-bit checkpoint", "[quant4][checkpoint]") {
@@ -221,6 +223,24 @@ TEST_CASE("a size budget picks the least-error mix that fits, deterministically,
   } catch (const Error& e) {
     CHECK(e.kind() == ErrorKind::Usage);
     CHECK(std::string(e.what()).find("smallest") != std::string::npos);
+  }
+}
+
+TEST_CASE("a size budget refuses a model too deep to search rather than run for hours", "[quant4]") {
+  ModelConfig cfg;
+  cfg.vocab_size = 40, cfg.emsize = 8, cfg.nhid = 8, cfg.nlayers = 8;  // 18 matrices: 3^18 choices
+  LstmLM<float> m(cfg);
+  Rng rng(5);
+  m.init_pytorch(rng);
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 40; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
+  const Checkpoint deep = checkpoint_from_model(m, vocab, {});
+  try {
+    plan_for_size(deep, {}, serialize_checkpoint(deep).size() / 2);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Usage);
+    CHECK_THAT(e.what(), Catch::Contains("this model has 18"));
   }
 }
 

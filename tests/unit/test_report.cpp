@@ -51,7 +51,14 @@ TEST_CASE("integer lists and ranges parse like llama-bench's", "[report]") {
   CHECK(parse_int_list("1-32*2", "-b") == V{1, 2, 4, 8, 16, 32});
   CHECK(parse_int_list("10-35+5", "-s") == V{10, 15, 20, 25, 30, 35});
   CHECK(parse_int_list("1,4-6,64", "-b") == V{1, 4, 5, 6, 64});
-  for (const char* bad : {"", "a", "1,,2", "5-1", "0", "-3", "1-8*1", "1-8+0", "1.5"}) {
+  CHECK(parse_int_list("1-40*3", "-b") == V{1, 3, 9, 27});
+  // ranges up to the largest int64 stop before the next step would overflow
+  const auto doubling = parse_int_list("1-9223372036854775807*2", "-b");
+  CHECK(doubling.size() == 63);
+  CHECK(doubling.back() == std::int64_t{1} << 62);
+  CHECK(parse_int_list("9223372036854775800-9223372036854775807+5", "-b") ==
+        V{9223372036854775800, 9223372036854775805});
+  for (const char* bad : {"", "a", "1,,2", "5-1", "0", "-3", "1-8*1", "1-8+0", "1.5", "0-8*2"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_int_list(bad, "-b"), Error);
   }
