@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -235,10 +236,17 @@ nlohmann::json bench_json(const std::vector<BenchModel>& models, const std::vect
     ms.push_back({{"model", m.label}, {"source", m.source}, {"dtype", m.dtype}, {"size_bytes", m.file_bytes},
                   {"params", m.params}, {"config", m.ck.config.to_json()}});
   nlohmann::json rs = nlohmann::json::array();
-  for (const auto& r : results) rs.push_back(bench_result_json(r));
+  std::vector<int> thread_counts;  // the thread counts this run measured, in order
+  for (const auto& r : results) {
+    rs.push_back(bench_result_json(r));
+    if (std::find(thread_counts.begin(), thread_counts.end(), r.threads) == thread_counts.end())
+      thread_counts.push_back(r.threads);
+  }
+  nlohmann::json run = run_info(0);
+  run["threads"] = thread_counts;
   return {{"tool", "lm-bench"},
           {"impl", "wordlm"},
-          {"run", run_info(0)},
+          {"run", run},
           {"warning", build_warning()},
           {"options", {{"reps", opt.reps}, {"warmup", opt.warmup}, {"delay", opt.delay},
                        {"act_granularity", granularity_name(opt.act)}, {"eval_data", opt.eval_name}}},

@@ -54,5 +54,9 @@ void ensure_single_threaded() {
 
 std::string openblas_config() { return openblas_get_config(); }
 std::string openblas_core() { return openblas_get_corename(); }
+int openblas_threads() {
+  ensure_single_threaded();
+  return openblas_get_num_threads();
+}
 
 }  // namespace wordlm::blas

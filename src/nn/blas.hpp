@@ -19,5 +19,6 @@ void gemv(std::int64_t M, std::int64_t N, T alpha, const T* A, std::int64_t lda,
 void ensure_single_threaded();  // openblas_set_num_threads(1), once
 std::string openblas_config();   // e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64"
 std::string openblas_core();     // e.g. "Zen"
+int openblas_threads();          // OpenBLAS's own pool size after ensure_single_threaded() (1)
 
 }  // namespace wordlm::blas

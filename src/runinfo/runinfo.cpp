@@ -44,7 +44,7 @@ nlohmann::json run_info(int threads) {
   return {{"build", build_info()},
           {"cpu", cpu_model()},
           {"kernel_isa", kernels::isa_name(kernels::active_isa())},
-          {"openblas", {{"config", blas::openblas_config()}, {"core", blas::openblas_core()}, {"threads", 1}}},
+          {"openblas", {{"config", blas::openblas_config()}, {"core", blas::openblas_core()}, {"threads", blas::openblas_threads()}}},
           {"threads", threads},
           {"date", utc_timestamp()}};
 }
