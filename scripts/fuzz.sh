@@ -5,7 +5,7 @@
 # leak or hang fails the script and leaves the input in build-fuzz/findings/ - add it to
 # fuzz/regressions/ (the test suite replays that folder) and fix the bug.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]      default 30 (CI); documented long run: 1800
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]      default 30 (CI); the long run in docs/robustness.md: 900
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

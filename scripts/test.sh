@@ -2,8 +2,8 @@
 # The README's test command (CI runs it through .ci/run): installs what the build and tests need
 # (scripts/setup.sh), then
 #   1. builds with warnings as errors and with MPI (data-parallel lm-train), runs the test suite
-#      (ctest; the kernel tests run twice, on the AVX2 path and forced onto the scalar reference
-#      with WORDLM_FORCE_ISA=scalar), then the data-parallel tests under mpirun (label "mpi");
+#      (ctest; the kernel tests compare every kernel table the CPU has with the scalar reference,
+#      and the whole-model tests run again with WORDLM_FORCE_ISA=scalar), then the data-parallel tests under mpirun (label "mpi");
 #   2. builds again with ASan + UBSan and without MPI, and runs the whole suite a second time
 #      (so the build without MPI stays tested; Open MPI's own allocations would trip LeakSanitizer;
 #      the data-parallel trainer still runs here, over the tests' in-process collective);

@@ -74,13 +74,13 @@ usage)
     || { echo "FAIL: a calibrated budget is not deterministic"; fails=$((fails + 1)); }
   expect 64 "preset"          -- "$BIN/lm-bench" --preset huge
   expect 64 "at least one model" -- "$BIN/lm-bench"
-  expect 64 "-b"              -- "$BIN/lm-bench" --preset seed -b 0
-  expect 64 "-t"              -- "$BIN/lm-bench" --preset seed -t 0
-  expect 64 "-s"              -- "$BIN/lm-bench" --preset seed -s 5-1
+  expect 64 "-b: 0 is below 1" -- "$BIN/lm-bench" --preset seed -b 0
+  expect 64 "-t: 0 is below 1" -- "$BIN/lm-bench" --preset seed -t 0
+  expect 64 "ends before it starts" -- "$BIN/lm-bench" --preset seed -s 5-1
   expect 64 "-o must be"      -- "$BIN/lm-bench" --preset seed -o xml
   expect 64 "unknown test"    -- "$BIN/lm-bench" --preset seed --tests speed
   expect 64 "needs --data"    -- "$BIN/lm-bench" --preset seed --tests eval
-  expect 64 "-r"              -- "$BIN/lm-bench" --preset seed -r 0
+  expect 64 "-r must be at least 1" -- "$BIN/lm-bench" --preset seed -r 0
   expect 64 "batch-size"      -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --batch-size 0
   expect 64 "bptt"            -- "$BIN/lm-eval" -m "$T/m.safetensors" --data "$T/syn" --bptt 0
   expect 64 "either --data"   -- "$BIN/lm-eval" -m "$T/m.safetensors"
@@ -167,9 +167,15 @@ output)
     --report "$T/no/dir/r.json" >/dev/null 2>"$T/err"; got=$?
   [ "$got" = 73 ] && grep -q "does not exist" "$T/err" && [ $(( $(date +%s) - t0 )) -lt 20 ] && [ ! -e "$T/t.safetensors" ] \
     || { echo "FAIL: lm-train --report in a missing folder: exit $got"; head -3 "$T/err"; fails=$((fails + 1)); }
+  expect 73 "is not a directory" -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/m.safetensors/q.safetensors"
+  # a read-only folder (root writes anyway, so as root the same check runs as nobody when setpriv can)
+  mkdir -p "$T/ro" && chmod a-w "$T/ro"
   if [ "$(id -u)" != 0 ]; then
-    mkdir -p "$T/ro" && chmod a-w "$T/ro"
     expect 73 "cannot create"   -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/ro/q.safetensors"
+  elif command -v setpriv >/dev/null && chmod a+rx "$T" && chmod a+r "$T/m.safetensors" \
+       && setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/lm-quantize" --version >/dev/null 2>&1; then
+    expect 73 "cannot create"   -- setpriv --reuid=65534 --regid=65534 --clear-groups \
+      "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/ro/q.safetensors"
   fi
   # stdout closed: the result cannot be written -> I/O error, exit 74
   n=$((n + 1))

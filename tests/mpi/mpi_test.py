@@ -297,6 +297,7 @@ def signal_stop(tmp):
         check(rc == 0, f"SIGUSR1 to mpirun: a graceful stop, exit 0 (exit {rc})")
     finally:
         job.kill_all()
+    check(os.path.exists(save + ".json"), "the graceful stop wrote the report")
     if not os.path.exists(save + ".json"):
         return
     r = report(save)

@@ -33,10 +33,11 @@ std::int32_t direct(const std::vector<std::uint8_t>& qa, std::int64_t lda, const
   return acc;
 }
 
-void check_case(Rng& rng, Case4 c, int wlo = -8, int whi = 7, int amax = 127) {
+// amax < 0: random activation codes 0..127; otherwise every activation code is amax.
+void check_case(Rng& rng, Case4 c, int wlo = -8, int whi = 7, int amax = -1) {
   const std::int64_t lda = c.K + 4 * static_cast<std::int64_t>(rng.below(3));
   std::vector<std::uint8_t> qa(static_cast<std::size_t>(c.M * lda));
-  for (auto& v : qa) v = static_cast<std::uint8_t>(amax == 127 ? rng.below(128) : amax);
+  for (auto& v : qa) v = static_cast<std::uint8_t>(amax < 0 ? rng.below(128) : amax);
   const auto w = codes4(rng, c.N * c.K, wlo, whi);
   const std::int64_t nG = c.K / c.G;
   std::vector<float> ws(static_cast<std::size_t>(c.N * nG)), sa(static_cast<std::size_t>(c.M)),

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "core/fileio.hpp"
 #include "data/corpus.hpp"
@@ -91,6 +92,14 @@ TEST_CASE("pytorch/examples SGD schedule learns and anneals", "[train]") {
   REQUIRE(report.epochs.size() == 4);
   CHECK(report.epochs[3].valid_ppl < 0.5 * report.epochs[0].valid_ppl + 30);
   CHECK(report.best_valid_ppl < 15.0);
+  // the rate of each epoch: the previous one's, divided by 4 after an epoch that did not beat the best
+  double best_loss = std::numeric_limits<double>::infinity(), lr = o.lr;
+  for (const auto& e : report.epochs) {
+    INFO("epoch " << e.epoch << " valid loss " << e.valid_loss << " lr " << e.lr);
+    CHECK(e.lr == Approx(lr));
+    if (e.valid_loss < best_loss) best_loss = e.valid_loss;
+    else lr /= 4;
+  }
   bool end_block = false;
   for (const auto& l : lines) end_block |= l.rfind("| End of training | test loss", 0) == 0;
   CHECK(end_block);
@@ -99,6 +108,22 @@ TEST_CASE("pytorch/examples SGD schedule learns and anneals", "[train]") {
   const Checkpoint best = load_checkpoint(o.save);
   CHECK(best.provenance["best_valid_ppl"].get<double>() == Approx(report.best_valid_ppl));
   CHECK(best.provenance["corpus"]["train"]["sha256"] == c.train.stats.sha256);
+}
+
+TEST_CASE("an epoch that does not beat the best validation divides the rate by 4", "[train]") {
+  // a rate so small that no weight moves: every validation equals the first, so every epoch after
+  // the second runs at a quarter of the one before
+  test::TempDir d;
+  const Corpus c = synth_corpus(d);
+  TrainOptions o = tiny_options(d);
+  o.epochs = 4, o.lr = 1e-30;
+  const auto report = train(c, o);
+  REQUIRE(report.epochs.size() == 4);
+  CHECK(report.epochs[1].valid_loss == report.epochs[0].valid_loss);
+  CHECK(report.epochs[0].lr == Approx(1e-30));
+  CHECK(report.epochs[1].lr == Approx(1e-30));
+  CHECK(report.epochs[2].lr == Approx(2.5e-31));
+  CHECK(report.epochs[3].lr == Approx(6.25e-32));
 }
 
 TEST_CASE("same seed and threads give bit-identical weights", "[train]") {
