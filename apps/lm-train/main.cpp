@@ -9,6 +9,7 @@
 #include "spec/presets.hpp"
 #include "cli/common.hpp"
 #include "core/error.hpp"
+#include "core/fileio.hpp"
 #include "core/timer.hpp"
 #include "core/collective.hpp"
 #include "core/threads.hpp"
@@ -141,8 +142,18 @@ int main(int argc, char** argv) {
       }
       if (!o.resume.empty()) {
         const std::int64_t epochs = o.epochs;
-        apply_resume_settings(o.resume, o);
+        const ResumedModel kept = apply_resume_settings(o.resume, o);
         o.epochs = epochs;
+        // the run goes on saving its best model where it did, and rewriting the resume file it came from
+        if (!app.count("--save") && !kept.path.empty()) o.save = kept.path;
+        if (!app.count("--save-resume")) o.save_resume = o.resume;
+        if (lead && app.count("--save") && !kept.path.empty() && file_exists(kept.path) && !same_path(o.save, kept.path))
+          throw_usage(fmt::format("--save {}: this run keeps its best model in {}, which its validation history "
+                                  "refers to; resume without --save",
+                                  o.save, kept.path));
+        if (lead && kept.has_saved && !file_exists(o.save))
+          throw_usage(fmt::format("the best model of the run being resumed is not at {}{}", o.save,
+                                  app.count("--save") ? "" : "; give --save with its path"));
       }
       {
         ModelConfig shape = o.model;  // the vocabulary size comes from the corpus later

@@ -3,8 +3,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <span>
 
+#include "core/fileio.hpp"
 #include "fmt/format.h"
 #include "io/checkpoint.hpp"
 #include "model/convert.hpp"
@@ -67,6 +69,7 @@ void write_resume(const std::string& path, const LstmLM<float>& model, const Opt
   ck.training_state = {{"position", fields::write_fields(pos)},
                        {"hyperparameters", fields::write_fields(o)},
                        {"corpus_options", fields::write_fields(o.corpus)},
+                       {"save", std::filesystem::absolute(o.save).lexically_normal().string()},
                        {"corpus", corpus_identity(corpus)},
                        {"optimizer_steps", opt.steps()},
                        {"batch", hidden.batch}};
@@ -81,16 +84,31 @@ void write_resume(const std::string& path, const LstmLM<float>& model, const Opt
   save_checkpoint(path, ck);
 }
 
-void apply_resume_settings(const std::string& resume_path, TrainOptions& o) {
+ResumedModel apply_resume_settings(const std::string& resume_path, TrainOptions& o) {
   const Checkpoint ck = load_checkpoint(resume_path);
   if (ck.kind != "resume")
     throw_usage(resume_path + " is a model checkpoint, not a resume checkpoint (lm-train writes those beside the model)");
+  ResumedModel m;
   reading(resume_path, [&] {
     fields::read_fields(ck.training_state.at("hyperparameters"), o);
     fields::read_fields(ck.training_state.at("corpus_options"), o.corpus);
+    const json& pos = ck.training_state.at("position");
+    const auto saved = pos.find("saved_valid_loss");  // absent in files written before it existed
+    m.has_saved = saved != pos.end() && !saved->is_null();
+    // the recorded path (absolute; files written before it was recorded have none), else the
+    // model beside a resume file named the default way (the folder may have moved since)
+    const std::string recorded = ck.training_state.value("save", std::string());
+    const std::string ext = ".resume.safetensors";
+    std::string beside;
+    if (resume_path.size() > ext.size() && resume_path.compare(resume_path.size() - ext.size(), ext.size(), ext) == 0)
+      beside = resume_path.substr(0, resume_path.size() - ext.size()) + ".safetensors";
+    if (!recorded.empty() && file_exists(recorded)) m.path = recorded;
+    else if (!beside.empty() && file_exists(beside)) m.path = beside;
+    else m.path = !recorded.empty() ? recorded : beside;
   });
   o.model = ck.config;
   o.resume = resume_path;
+  return m;
 }
 
 namespace {

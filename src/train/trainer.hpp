@@ -125,8 +125,15 @@ std::string default_resume_path(const std::string& save);
 
 // Reads a resume checkpoint's recorded corpus options and hyperparameters into opts (the values
 // a resumed run must keep); fields the user may change on resume (epochs, threads, time budget,
-// paths, log interval) are left alone.
-void apply_resume_settings(const std::string& resume_path, TrainOptions& opts);
+// paths, log interval) are left alone. Returns where the run keeps its best model: the resumed run
+// must keep saving there (its validation history decides what "better" means), and its test
+// perplexity is measured on that file.
+struct ResumedModel {
+  std::string path;        // the recorded save path, or the model beside a default-named resume
+                           // file when that one exists ("" when neither is known)
+  bool has_saved = false;  // the run has saved a model (so that file must exist)
+};
+ResumedModel apply_resume_settings(const std::string& resume_path, TrainOptions& opts);
 
 // Trains on the corpus. Throws Error(Diverged) on NaN/Inf loss, Usage on bad options, Data on a
 // corpus too small for one batch.

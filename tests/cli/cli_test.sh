@@ -156,6 +156,20 @@ PY
   expect 64 "already quantized" -- "$BIN/lm-quantize" -m "$T/q.safetensors" -o "$T/q2.safetensors"
   expect 64 "resume checkpoint" -- "$BIN/lm-quantize" -m "$T/m.resume.safetensors" -o "$T/q3.safetensors"
   expect 64 "not a resume checkpoint" -- "$BIN/lm-train" --data "$T/syn" --resume "$T/m.safetensors" --save "$T/r.safetensors"
+  # a resumed run keeps saving its best model where it did, from any folder, and refuses another --save
+  mkdir -p "$T/r0" "$T/rs"
+  "$BIN/lm-train" -q --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 1 --save "$T/r0/m.safetensors" --report /dev/null
+  expect 64 "resume without --save" -- "$BIN/lm-train" --data "$T/syn" --resume "$T/r0/m.resume.safetensors" --epochs 2 \
+    --save "$T/other.safetensors"
+  n=$((n + 1))
+  (cd "$T/rs" && "$BIN/lm-train" --data ../syn --resume ../r0/m.resume.safetensors --epochs 2 -t 1 --report ../rr.json \
+    >/dev/null 2>"$T/err") \
+    && [ -z "$(ls -A "$T/rs")" ] \
+    && python3 -c "import json,os,sys; r=json.load(open(sys.argv[1])); sys.exit(os.path.realpath(r['save'])!=os.path.realpath(sys.argv[2]))" \
+         "$T/rr.json" "$T/r0/m.safetensors" \
+    || { echo "FAIL: resume from another folder saves beside the original model"; ls -A "$T/rs"; head -3 "$T/err"; fails=$((fails + 1)); }
+  mv "$T/r0/m.safetensors" "$T/r0/gone.safetensors"
+  expect 64 "is not at"       -- "$BIN/lm-train" --data "$T/syn" --resume "$T/r0/m.resume.safetensors" --epochs 3
   ;;
 output)
   expect 73 "does not exist"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/no/such/dir/q.safetensors"
