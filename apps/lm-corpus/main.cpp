@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   synth->add_option("--train-tokens", so.train_tokens, "Train tokens (approximate: sentences are finished)")->capture_default_str();
   synth->add_option("--valid-tokens", so.valid_tokens, "Valid tokens")->capture_default_str();
   synth->add_option("--test-tokens", so.test_tokens, "Test tokens")->capture_default_str();
-  synth->add_option("--seed", so.seed, "Seed of the source and the sample")->capture_default_str();
+  synth->add_option("--seed", so.seed, "Seed of the source and the sample")->capture_default_str()->check(cli::seed_check());
 
   auto* stats = app.add_subcommand("stats", "Load a corpus folder and print its vocabulary and split sizes");
   std::string stats_dir;

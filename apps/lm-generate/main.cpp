@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", so.top_k, "Sample among the k most likely words (0: all)")->capture_default_str();
   app.add_option("--top-p", so.top_p, "Sample among the smallest set of words whose probability reaches p (1: all)")
       ->capture_default_str();
-  auto* seed_opt = app.add_option("-s,--seed", seed, "Random seed (default: drawn at random and printed)");
+  auto* seed_opt = app.add_option("-s,--seed", seed, "Random seed (default: drawn at random and printed)")->check(cli::seed_check());
   app.add_option("-p,--prompt", prompt, "Text to continue (words; unknown ones become <unk>)");
   app.add_option("-f,--file", prompt_file, "Read the prompt from this file (one sentence a line, each ends in <eos>)");
   app.add_flag("--stop-at-eos", stop_at_eos, "Stop after the first generated <eos> (end of sentence)");

@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
     if (!app.count("--max-size") && (app.count("--data") || app.count("--split") || app.count("--calib-tokens")))
       throw_usage("--data, --split and --calib-tokens calibrate --max-size: give a budget");
     if (app.count("--max-size")) {
-      if (!(max_size_mb > 0)) throw_usage("--max-size must be a positive number of MB");
+      if (!(max_size_mb > 0) || !(max_size_mb <= 1e9))  // (1 PB: also keeps the byte count inside 64 bits)
+        throw_usage(fmt::format("--max-size must be a number of MB above 0 and at most 1e9 (got {})", max_size_mb));
       if (calib_tokens < 2) throw_usage("--calib-tokens must be at least 2");
       SizeErrorMeasure measure;
       std::optional<Calibration> calib;

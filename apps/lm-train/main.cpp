@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--bptt", o.bptt, "Sequence length (BPTT window)")->capture_default_str();
   app.add_option("--dropout", o.model.dropout, "Dropout applied to layers (0 = no dropout)")->capture_default_str();
   app.add_flag("--tied", o.model.tied, "Tie the word embedding and softmax weights (needs emsize == nhid)");
-  app.add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->check(cli::seed_check());
   app.add_option("--log-interval,--log_interval", o.log_interval, "Report interval (batches)")->capture_default_str();
   app.add_option("--save", o.save, "Path to save the best model (safetensors)")->capture_default_str();
   app.add_option("--save-resume", o.save_resume, "Resume checkpoint path (default: <save>.resume.safetensors)");

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -96,8 +97,23 @@ const std::atomic<bool>& install_stop_handler(bool also_usr1) {
   return g_stop;
 }
 
+CLI::Validator seed_check() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+          return "a seed is a whole number from 0 to 18446744073709551615, not '" + s + "'";
+        return {};
+      },
+      "SEED");
+}
+
 void CommonOptions::add(CLI::App& app, Threads t) {
-  if (t == Threads::One) app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)");
+  if (t == Threads::One)
+    app.add_option("-t,--threads", threads, "Worker threads, 1..256 (default: all cores)")->each([this](const std::string&) {
+      threads_given = true;
+    });
   if (t == Threads::List)
     app.add_option("-t,--threads", thread_list, "Thread counts: a list or range, e.g. 1,2 or 1-4")->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr (no logs, warnings or progress)");
@@ -136,7 +152,7 @@ CLI::Option* add_report_option(CLI::App& app, std::string& report, const std::st
 
 void CommonOptions::apply() {
   g_level = quiet ? Level::Quiet : verbose ? Level::Debug : Level::Info;
-  if (threads != -1 && threads < 1) throw_usage("--threads must be at least 1 (got " + std::to_string(threads) + ")");
+  if ((threads_given || threads != -1) && threads < 1) throw_usage("--threads must be at least 1 (got " + std::to_string(threads) + ")");
   if (threads > 256) throw_usage(fmt::format("--threads {} is more than this tool supports (256)", threads));
   if (const std::string w = build_warning(); !w.empty()) log_warn(w);
   if (g_level == Level::Debug)
@@ -152,13 +168,18 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   const std::string tool = app.get_name();
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    const bool info = dynamic_cast<const CLI::CallForHelp*>(&e) || dynamic_cast<const CLI::CallForAllHelp*>(&e) ||
+                      dynamic_cast<const CLI::CallForVersion*>(&e);
+    if (info) {  // --help / --version on stdout: a failed write is an I/O error (74), as for results
+      const int rc = app.exit(e);
+      std::cout.flush();
+      if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        std::cerr << tool + ": error: cannot write to stdout\n";
+        return exit_code(ErrorKind::Io);
+      }
+      return rc;
+    }
     std::fflush(stdout);
     std::cerr << tool + ": error: " + e.what() + "\nRun with --help for more information.\n";
     return exit_code(ErrorKind::Usage);
@@ -215,6 +236,8 @@ void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPa
   };
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const NamedPath& o = outputs[i];
+    std::error_code ec;
+    if (!o.path.empty() && std::filesystem::is_directory(o.path, ec)) check_can_create(o.path);  // throws: a folder
     if (!real(o.path)) continue;
     for (const NamedPath& in : inputs)
       if (real(in.path) && same_path(in.path, o.path))

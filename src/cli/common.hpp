@@ -33,6 +33,7 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 struct CommonOptions {
   enum class Threads { None, One, List };  // no -t, -t N, or -t LIST (lm-bench: several counts)
   int threads = -1;  // unset -> all hardware threads; 0 or less given explicitly is an error
+  bool threads_given = false;  // -t was on the command line (so -t -1 is refused too)
   std::string thread_list = "1";  // Threads::List: llama-bench style list, e.g. 1,2 or 1-4
   bool quiet = false, verbose = false;
   void add(CLI::App& app, Threads t = Threads::One);
@@ -40,6 +41,9 @@ struct CommonOptions {
   int thread_count() const;  // resolved
   std::vector<int> thread_counts() const;  // Threads::List, resolved and checked
 };
+
+// A seed: decimal digits that fit 64 bits unsigned (CLI11 alone would wrap -1 or 2^64 into one value).
+CLI::Validator seed_check();
 
 // Logging to stderr (plain lines, no prefixes: the tools' lines are meant to be read).
 void log_line(const std::string& s);

@@ -3,6 +3,7 @@
 #include "data/lines.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,9 @@ LineReader::LineReader(const std::string& path) {
   if (fd_ < 0)
     throw CorpusError(CorpusErrc::MissingFile, ErrorKind::NoInput, path + ": cannot open: " + std::strerror(errno));
   own_fd_ = true;
+  struct stat sb {};  // pipes and process substitutions are fine; a folder is not a text
+  if (::fstat(fd_, &sb) == 0 && S_ISDIR(sb.st_mode))
+    throw CorpusError(CorpusErrc::MissingFile, ErrorKind::NoInput, path + ": is a directory, not a text file");
 }
 
 LineReader::~LineReader() {

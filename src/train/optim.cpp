@@ -2,6 +2,7 @@
 #include "train/optim.hpp"
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -84,6 +85,14 @@ double Optimizer::step(float* params, float* grads, float lr, double clip, Threa
     }
   });
   return norm;
+}
+
+void OptimizerConfig::validate() const {
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    throw_usage("weight decay must be a number >= 0 (got " + std::to_string(weight_decay) + ")");
+  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+    throw_usage("Adam's betas must be in [0, 1) (got " + std::to_string(beta1) + ", " + std::to_string(beta2) + ")");
+  if (!(eps > 0) || !std::isfinite(eps)) throw_usage("Adam's eps must be > 0 (got " + std::to_string(eps) + ")");
 }
 
 }  // namespace wordlm

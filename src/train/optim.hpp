@@ -19,6 +19,7 @@ struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::Sgd;
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  void validate() const;  // Usage error unless weight_decay >= 0, betas in [0, 1), eps > 0 (all finite)
 };
 
 // The learning-rate rule for large batches (Goyal et al. 2017, "Accurate, Large Minibatch SGD"):

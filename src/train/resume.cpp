@@ -84,6 +84,13 @@ void write_resume(const std::string& path, const LstmLM<float>& model, const Opt
   save_checkpoint(path, ck);
 }
 
+std::string default_resume_path(const std::string& save) {
+  const std::string ext = ".safetensors";
+  if (save.size() > ext.size() && save.compare(save.size() - ext.size(), ext.size(), ext) == 0)
+    return save.substr(0, save.size() - ext.size()) + ".resume" + ext;
+  return save + ".resume";
+}
+
 ResumedModel apply_resume_settings(const std::string& resume_path, TrainOptions& o) {
   const Checkpoint ck = load_checkpoint(resume_path);
   if (ck.kind != "resume")

@@ -28,13 +28,6 @@ namespace wordlm {
 
 using json = nlohmann::json;
 
-std::string default_resume_path(const std::string& save) {
-  const std::string ext = ".safetensors";
-  if (save.size() > ext.size() && save.compare(save.size() - ext.size(), ext.size(), ext) == 0)
-    return save.substr(0, save.size() - ext.size()) + ".resume" + ext;
-  return save + ".resume";
-}
-
 namespace {
 
 // Option checks; messages name the setting, not a command-line flag (the library knows none).
@@ -44,13 +37,14 @@ void check_options(TrainOptions& o, const Corpus& corpus, int ranks) {
     throw_usage(fmt::format("batch size {} does not split over {} processes: each process trains batch size / "
                             "processes columns, so the batch size must be a multiple of the process count",
                             o.batch, ranks));
-  if (o.lr_scaling.base_batch < 1) throw_usage("the base batch size of the learning-rate scaling must be at least 1");
-  if (o.lr_scaling.warmup_steps < 0) throw_usage("warm-up steps must be >= 0");
+  if (o.lr_scaling.base_batch < 1 || o.lr_scaling.warmup_steps < 0)
+    throw_usage("learning-rate scaling: the base batch size must be at least 1 and the warm-up steps >= 0");
   if (o.bptt < 1) throw_usage(fmt::format("bptt must be at least 1 (got {})", o.bptt));
   if (o.eval_batch < 1) throw_usage(fmt::format("eval batch size must be at least 1 (got {})", o.eval_batch));
   if (o.epochs < 1) throw_usage(fmt::format("epochs must be at least 1 (got {})", o.epochs));
   if (!(o.lr > 0) || !std::isfinite(o.lr)) throw_usage(fmt::format("learning rate must be a positive number (got {})", o.lr));
   if (!(o.clip >= 0) || !std::isfinite(o.clip)) throw_usage(fmt::format("gradient clip must be >= 0 (got {})", o.clip));
+  o.optim.validate();
   if (o.log_interval < 1) throw_usage(fmt::format("log interval must be at least 1 (got {})", o.log_interval));
   if (o.max_minutes < 0 || !std::isfinite(o.max_minutes)) throw_usage("time budget must be >= 0 minutes");
   if (o.max_batches < 0) throw_usage("batch limit must be >= 0");

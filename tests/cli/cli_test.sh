@@ -50,10 +50,20 @@ usage)
              "--threads 100000" "--optimizer rmsprop" "--preset huge" "--model GRU" "--max-vocab -1" \
              "--vocab-from both" "--lr-scaling quadratic" "--warmup-steps 5" "--lr-base-batch 4" \
              "--lr-scaling linear --lr-base-batch 0" "--lr-scaling linear --warmup-steps -1" \
-             "--embedding-exchange all"; do
+             "--embedding-exchange all" "--threads -1" "--seed -1" "--seed 18446744073709551616" \
+             "--weight-decay nan" "--weight-decay -1"; do
     # shellcheck disable=SC2086
     expect 64 "" -- "$BIN/lm-train" --data "$T/syn" $bad --save "$T/x.safetensors"
   done
+  expect 74 "cannot write"    -- sh -c "exec \"\$0\" --help >/dev/full" "$BIN/lm-eval"
+  expect 64 "--max-size must" -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --max-size inf
+  # a folder named as an output: refused before any work
+  t0=$(date +%s)
+  expect 73 "is a directory"  -- "$BIN/lm-train" --data "$T/syn" --emsize 8 --nhid 8 --epochs 10000 -t 1 --save "$T/d.safetensors" --report "$T/syn"
+  [ $(( $(date +%s) - t0 )) -lt 20 ] && [ ! -e "$T/d.safetensors" ] || { echo "FAIL: lm-train trained before refusing a folder as --report"; fails=$((fails + 1)); }
+  expect 73 "is a directory"  -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/syn/test.txt" -o "$T/syn"
+  expect 66 "is a directory"  -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/syn"
+  expect 66 "is a directory"  -- "$BIN/lm-generate" -m "$T/m.safetensors" -f "$T/syn" -n 3
   expect 64 "nhid == emsize"  -- "$BIN/lm-train" --data "$T/syn" --tied --emsize 8 --nhid 16 --save "$T/x.safetensors"
   expect 64 "--init"          -- "$BIN/lm-train" --data "$T/syn" --qat --save "$T/x.safetensors"
   expect 64 "--qat only"      -- "$BIN/lm-train" --data "$T/syn" --bits 4 --save "$T/x.safetensors"
