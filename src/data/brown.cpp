@@ -11,6 +11,8 @@
 #include "core/error.hpp"
 #include "core/fileio.hpp"
 #include "core/sha256.hpp"
+#include "core/utf8.hpp"
+#include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
 namespace wordlm {
@@ -70,11 +72,17 @@ nlohmann::json prepare_brown(const std::string& src_dir, const std::string& out_
     ++docs[s];
     const std::string text = read_text_file((fs::path(src_dir) / files[i]).string());
     std::size_t pos = 0;
+    std::int64_t lineno = 0;
     while (pos < text.size()) {
       std::size_t end = text.find('\n', pos);
       if (end == std::string::npos) end = text.size();
       std::string_view line(text.data() + pos, end - pos);
       pos = end + 1;
+      ++lineno;  // the corpus written must be one every tool reads: the same byte rules as lines.hpp
+      const std::size_t nul = line.find('\0'), bad = utf8::first_invalid(line);
+      if (nul != std::string_view::npos || bad != std::string_view::npos)
+        throw_data(fmt::format("{}:{}:{}: {}", (fs::path(src_dir) / files[i]).string(), lineno,
+                               std::min(nul, bad) + 1, nul < bad ? "NUL byte" : "invalid UTF-8"));
       Sentence sent;
       std::size_t k = 0;
       while (k < line.size()) {

@@ -118,6 +118,24 @@ usage)
   ! grep -q "peak memory" "$T/err" || { echo "FAIL: detail without -v"; fails=$((fails + 1)); }
   ;;
 corpus)
+  # lm-corpus brown on a made-up package of ten tagged documents: tags stripped, lowercase,
+  # punctuation dropped, numbers -> N, rare words -> <unk>; documents 9 and 10 are valid and test
+  mkdir -p "$T/bp"
+  for i in 01 02 03 04 05 06 07 08 09 10; do
+    printf '\n\tThe/at-tl Dog/nn ran/vbd 42/cd times/nns ./.\n\n\tA/at cat/nn sat/vbd rare%s/jj ,/, too/ql ./.\n' "$i" >"$T/bp/ca$i"
+  done
+  n=$((n + 1))
+  "$BIN/lm-corpus" -q brown --input "$T/bp" --output "$T/bo" --vocab 11 --report "$T/bo.json" \
+    && [ "$(head -1 "$T/bo/train.txt")" = "the dog ran N times" ] \
+    && [ "$(sed -n 2p "$T/bo/train.txt")" = "a cat sat <unk> too" ] \
+    && [ "$(wc -l <"$T/bo/train.txt")" = 16 ] && [ "$(wc -l <"$T/bo/valid.txt")" = 2 ] && [ "$(wc -l <"$T/bo/test.txt")" = 2 ] \
+    && "$BIN/lm-corpus" -q brown --input "$T/bp" --output "$T/bo2" --vocab 11 --report /dev/null \
+    && cmp -s "$T/bo/train.txt" "$T/bo2/train.txt" \
+    || { echo "FAIL: lm-corpus brown on a made-up package"; head -3 "$T/bo/train.txt"; fails=$((fails + 1)); }
+  printf 'ok/nn x\377y/nn\n' >"$T/bp/ca05"
+  expect 65 "ca05:1:8: invalid UTF-8" -- "$BIN/lm-corpus" brown --input "$T/bp" --output "$T/bo3"
+  [ -e "$T/bo3/train.txt" ] && { echo "FAIL: lm-corpus brown wrote a corpus from bad bytes"; fails=$((fails + 1)); }
+  expect 66 "does not exist"  -- "$BIN/lm-corpus" brown --input "$T/none" --output "$T/bo4"
   expect 66 "does not exist"  -- "$BIN/lm-train" --data "$T/none" --save "$T/x.safetensors"
   mkdir -p "$T/c1" && printf 'a b\n' >"$T/c1/train.txt" && printf 'a\n' >"$T/c1/valid.txt"
   expect 66 "test.txt"        -- "$BIN/lm-train" --data "$T/c1" --save "$T/x.safetensors"
