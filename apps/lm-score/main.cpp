@@ -141,8 +141,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-eos", no_eos, "Do not score the closing <eos> of each sentence");
   app.add_flag("--carry-state", carry, "Score the input as running text (the state carried from line to line; the "
                                        "first token is context only), as lm-eval --file does with batch size 1");
-  app.add_flag("--skip-invalid", s.skip_invalid, "Skip lines that are not valid UTF-8 or hold a NUL byte (the record "
-                                                 "says so) instead of stopping with exit 65");
+  app.add_flag("--skip-invalid", s.skip_invalid, "Skip lines that are not valid UTF-8, hold a NUL byte or a word the "
+                                                 "vocabulary cannot represent (the record says so) instead of "
+                                                 "stopping with exit 65");
   app.add_option("--batch-size", batch, "Sentences per forward pass (grouped by length)")->capture_default_str();
   app.add_option("--window", window, "Steps per forward pass; longer sentences run in windows, state carried")
       ->capture_default_str();

@@ -16,7 +16,7 @@ namespace wordlm {
 // Why a line cannot be tokenized: its 1-based byte column and what is wrong there.
 struct LineProblem {
   std::size_t column = 0;
-  std::string what;  // "NUL byte" or "invalid UTF-8 (byte 0xNN)"
+  std::string what;  // "NUL byte", "invalid UTF-8 (byte 0xNN)" (or, from encode_line, an unknown word)
 };
 
 // Calls on_word(word) for each whitespace-separated word of s (Python's str.split() rules), or

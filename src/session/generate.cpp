@@ -7,7 +7,10 @@ namespace wordlm {
 
 std::optional<LineProblem> encode_line(const Vocab& vocab, std::string_view line, bool lowercase, Encoded& out) {
   std::string lower;
-  return for_each_word(line, [&](std::string_view w) {
+  std::optional<LineProblem> unknown;  // the first word the vocabulary cannot represent
+  auto bad = for_each_word(line, [&](std::string_view w) {
+    if (unknown) return;
+    const std::size_t column = static_cast<std::size_t>(w.data() - line.data()) + 1;
     if (lowercase) {
       lower.assign(w);
       for (char& c : lower)
@@ -18,11 +21,14 @@ std::optional<LineProblem> encode_line(const Vocab& vocab, std::string_view line
       out.ids.push_back(*id);
       return;
     }
-    if (vocab.unk_id() < 0)
-      throw_data("the word '" + std::string(w) + "' is not in the vocabulary, which has no <unk>");
+    if (vocab.unk_id() < 0) {
+      unknown = LineProblem{column, "the word '" + std::string(w) + "' is not in the vocabulary, which has no <unk>"};
+      return;
+    }
     out.ids.push_back(vocab.unk_id());
     ++out.unknown;
   });
+  return bad ? bad : unknown;
 }
 
 GenerateStats generate(DecodeSession& session, std::span<const std::int32_t> context, std::int32_t eos_id,

@@ -22,8 +22,8 @@ struct Encoded {
   std::vector<std::int32_t> ids;
   std::int64_t unknown = 0;
 };
-// Appends the words of `line` to out; returns the problem if the line is not valid text. Throws
-// Data if a word is unknown and the vocabulary has no <unk>.
+// Appends the words of `line` to out; returns the problem if the line is not valid text or holds
+// a word the vocabulary cannot represent (unknown, and no <unk>): the caller names the place.
 std::optional<LineProblem> encode_line(const Vocab& vocab, std::string_view line, bool lowercase, Encoded& out);
 
 struct GenerateOptions {

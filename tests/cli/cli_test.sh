@@ -343,6 +343,16 @@ score)
   "$BIN/lm-quantize" -q -m "$T/m.safetensors" -o "$T/m8.safetensors" --report /dev/null
   head -300 "$T/syn/test.txt" >"$T/s.txt"
   expect 64 "--format"        -- "$BIN/lm-score" -m "$T/m.safetensors" --format xml "$T/s.txt"
+  # a vocabulary without <unk>: an unknown word is a bad line like invalid UTF-8 (place named,
+  # earlier records written, --skip-invalid goes on)
+  "$BIN/lm-train" -q --data "$T/syn" --emsize 8 --nhid 8 --epochs 1 -t 1 --vocab-from all --save "$T/va.safetensors" --report /dev/null
+  { head -2 "$T/s.txt"; echo "zzz $(head -1 "$T/s.txt")"; sed -n 3p "$T/s.txt"; } >"$T/unk.txt"
+  expect 65 "unk.txt:3:1: the word 'zzz'" -- "$BIN/lm-score" -m "$T/va.safetensors" "$T/unk.txt"
+  [ "$(wc -l <"$T/out")" = 2 ] || { echo "FAIL: lm-score wrote $(wc -l <"$T/out") records before the unknown word (2)"; fails=$((fails + 1)); }
+  expect 0 ""                 -- "$BIN/lm-score" -m "$T/va.safetensors" --skip-invalid "$T/unk.txt"
+  [ "$(grep -c '"skipped"' "$T/out")" = 1 ] && [ "$(wc -l <"$T/out")" = 4 ] \
+    || { echo "FAIL: lm-score --skip-invalid with an unknown word"; cat "$T/out"; fails=$((fails + 1)); }
+  expect 65 "unk.txt:3:1"     -- "$BIN/lm-generate" -m "$T/va.safetensors" -f "$T/unk.txt" -n 2
   expect 66 "cannot open"     -- "$BIN/lm-score" -m "$T/m.safetensors" "$T/missing.txt"
   expect 64 ""                -- "$BIN/lm-score" -m "$T/m.safetensors" --batch-size 0 "$T/s.txt"
   expect 64 "no-eos"          -- "$BIN/lm-score" -m "$T/m.safetensors" --carry-state --no-eos "$T/s.txt"
