@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     if (output != "md" && output != "json" && output != "jsonl" && output != "csv")
       throw_usage("-o must be md, json, jsonl or csv, not '" + output + "'");
     if (reps < 1) throw_usage("-r must be at least 1");
+    if (embedding && !int8) throw_usage("--embedding quantizes the embedding of --int8's models: give --int8 too");
     if (!(delay >= 0) || delay > 3600) throw_usage("--delay must be between 0 and 3600 seconds");
     if (decode_tokens < 1) throw_usage("--decode-tokens must be at least 1");
     if (eval_batch < 1 || bptt < 1) throw_usage("--eval-batch and --bptt must be at least 1");

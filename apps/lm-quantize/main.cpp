@@ -93,14 +93,21 @@ int main(int argc, char** argv) {
 
   return cli::run(app, argc, argv, [&]() -> int {
     common.apply();
+    if (per_tensor && app.count("--granularity") && granularity != "per-tensor")
+      throw_usage("--per-tensor and --granularity " + granularity + " contradict each other");
     qo.granularity = per_tensor ? WeightGranularity::PerTensor : parse_weight_granularity(granularity);
     if (qo.bits != 4 && qo.bits != 8) throw_usage("--bits must be 4 or 8");
+    if (app.count("--group") && qo.bits != 4 && bits_for.empty())
+      throw_usage("--group sets the 4-bit group size: it needs --bits 4 (or a --bits-for NAME=4)");
     if (qo.group < 0) throw_usage("--group must be 0 (automatic) or a positive multiple of 8");
     for (const auto& b : bits_for) {
       const auto eq = b.find('=');
       if (eq == std::string::npos || eq == 0 || (b.substr(eq + 1) != "4" && b.substr(eq + 1) != "8"))
         throw_usage("--bits-for " + b + ": expected NAME=4 or NAME=8");
+      if (qo.bits_for.count(b.substr(0, eq))) throw_usage("--bits-for " + b.substr(0, eq) + " is given twice");
       qo.bits_for[b.substr(0, eq)] = std::stoi(b.substr(eq + 1));
+      for (const auto& k : qo.keep)
+        if (k == b.substr(0, eq)) throw_usage("--keep and --bits-for both name " + k + ": keep it fp32, or give its bits");
     }
     cli::check_paths({{"-m", in}, {"--data", calib_dir.empty() ? "" : calib_dir + "/" + calib_split + ".txt"}},
                      {{"--output", out}, {"--report", report}});

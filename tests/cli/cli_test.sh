@@ -88,6 +88,11 @@ usage)
   expect 64 "-t: 0 is below 1" -- "$BIN/lm-bench" --preset seed -t 0
   expect 64 "ends before it starts" -- "$BIN/lm-bench" --preset seed -s 5-1
   expect 64 "-o must be"      -- "$BIN/lm-bench" --preset seed -o xml
+  expect 64 "give --int8 too" -- "$BIN/lm-bench" --preset seed --embedding
+  expect 64 "contradict"      -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --per-tensor --granularity per-row
+  expect 64 "needs --bits 4"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --group 8
+  expect 64 "given twice"     -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --bits-for decoder.weight=8 --bits-for decoder.weight=4
+  expect 64 "both name"       -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --keep decoder.weight --bits-for decoder.weight=4
   expect 64 "unknown test"    -- "$BIN/lm-bench" --preset seed --tests speed
   expect 64 "needs --data"    -- "$BIN/lm-bench" --preset seed --tests eval
   expect 64 "-r must be at least 1" -- "$BIN/lm-bench" --preset seed -r 0
