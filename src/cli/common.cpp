@@ -201,8 +201,8 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     return exit_code(e.kind());
   } catch (const std::bad_alloc&) {
     progress_done();
-    std::cerr << tool + ": error: out of memory\n";
-    return exit_code(ErrorKind::Internal);
+    std::cerr << tool + ": error: out of memory (are the sizes asked for larger than this machine holds?)\n";
+    return 71;  // EX_OSERR: the system could not give what was asked; not a bug (70)
   } catch (const std::exception& e) {
     progress_done();
     std::cerr << tool + ": error: internal: " + e.what() + "\n";

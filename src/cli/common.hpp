@@ -24,7 +24,7 @@ std::string version_text(const std::string& tool);
 CLI::Option* add_report_option(CLI::App& app, std::string& report, const std::string& aliases = "");
 
 // Parses argv with `app` and runs body(). Maps: --help/--version -> 0, CLI11 parse errors -> 64,
-// wordlm::Error -> its kind's exit code, std::bad_alloc -> 70 ("out of memory"), anything else
+// wordlm::Error -> its kind's exit code, std::bad_alloc -> 71 ("out of memory", EX_OSERR), anything else
 // -> 70. Messages go to stderr as "<tool>: error: ...".
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 

@@ -88,6 +88,7 @@ usage)
   expect 64 "-t: 0 is below 1" -- "$BIN/lm-bench" --preset seed -t 0
   expect 64 "ends before it starts" -- "$BIN/lm-bench" --preset seed -s 5-1
   expect 64 "-o must be"      -- "$BIN/lm-bench" --preset seed -o xml
+  expect 71 "out of memory"   -- env ASAN_OPTIONS=allocator_may_return_null=1 "$BIN/lm-train" --data "$T/syn" --emsize 50000 --nhid 50000 --save "$T/x.safetensors"
   expect 64 "give --int8 too" -- "$BIN/lm-bench" --preset seed --embedding
   expect 64 "contradict"      -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --per-tensor --granularity per-row
   expect 64 "needs --bits 4"  -- "$BIN/lm-quantize" -m "$T/m.safetensors" -o "$T/q.safetensors" --group 8
