@@ -1,6 +1,7 @@
 // lm-quantize: an fp32 checkpoint -> an int8 checkpoint (dynamic quantization: int8 weights
 // offline, activations quantized at run time). Prints llama-quantize's per-tensor table on
 // stderr and the same as JSON on stdout (or --report).
+#include <algorithm>
 #include <optional>
 
 #include "cli/common.hpp"
@@ -104,10 +105,11 @@ int main(int argc, char** argv) {
       const auto eq = b.find('=');
       if (eq == std::string::npos || eq == 0 || (b.substr(eq + 1) != "4" && b.substr(eq + 1) != "8"))
         throw_usage("--bits-for " + b + ": expected NAME=4 or NAME=8");
-      if (qo.bits_for.count(b.substr(0, eq))) throw_usage("--bits-for " + b.substr(0, eq) + " is given twice");
-      qo.bits_for[b.substr(0, eq)] = std::stoi(b.substr(eq + 1));
-      for (const auto& k : qo.keep)
-        if (k == b.substr(0, eq)) throw_usage("--keep and --bits-for both name " + k + ": keep it fp32, or give its bits");
+      const std::string name = b.substr(0, eq);
+      if (qo.bits_for.count(name)) throw_usage("--bits-for " + name + " is given twice");
+      if (std::find(qo.keep.begin(), qo.keep.end(), name) != qo.keep.end())
+        throw_usage("--keep and --bits-for both name " + name + ": keep it fp32, or give its bits");
+      qo.bits_for[name] = std::stoi(b.substr(eq + 1));
     }
     cli::check_paths({{"-m", in}, {"--data", calib_dir.empty() ? "" : calib_dir + "/" + calib_split + ".txt"}},
                      {{"--output", out}, {"--report", report}});

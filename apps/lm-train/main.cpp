@@ -138,7 +138,6 @@ int main(int argc, char** argv) {
         const double dropout = o.model.dropout;
         o.model = ck.config;
         if (app.count("--dropout")) o.model.dropout = dropout;
-        cli::check_not_same(o.init, o.save, "--save");
       }
       if (!o.resume.empty()) {
         const std::int64_t epochs = o.epochs;

@@ -155,11 +155,13 @@ void CommonOptions::apply() {
   if ((threads_given || threads != -1) && threads < 1) throw_usage("--threads must be at least 1 (got " + std::to_string(threads) + ")");
   if (threads > 256) throw_usage(fmt::format("--threads {} is more than this tool supports (256)", threads));
   if (const std::string w = build_warning(); !w.empty()) log_warn(w);
-  if (g_level == Level::Debug)
-    log_debug(fmt::format("wordlm {} ({}, {}, {}) | kernels {} | cpu {} | {} hardware threads, {} in use | OpenBLAS {}",
+  if (g_level == Level::Debug) {
+    const nlohmann::json ri = run_info(thread_count());
+    log_debug(fmt::format("wordlm {} ({}, {}, {}) | kernels {} | cpu {} | {} hardware threads, {} in use | {}",
                           build::kVersion, build::kGitRevision, build::kBuildType, build::kCompiler,
-                          kernels::isa_name(kernels::active_isa()), cpu_model(), hardware_threads(), thread_count(),
-                          run_info(thread_count())["openblas"]["config"].get<std::string>()));
+                          ri["kernel_isa"].get<std::string>(), ri["cpu"].get<std::string>(), hardware_threads(),
+                          thread_count(), ri["openblas"]["config"].get<std::string>()));
+  }
 }
 
 int CommonOptions::thread_count() const { return threads > 0 ? threads : hardware_threads(); }
@@ -222,31 +224,26 @@ void emit_text(const std::string& text, const std::string& output) {
 
 void emit_json(const nlohmann::json& j, const std::string& output) { emit_text(json_text(j), output); }
 
-void check_not_same(const std::string& input, const std::string& output, const char* what) {
-  if (!output.empty() && output != "-" && same_file(input, output))
-    throw_usage(fmt::format("{} {} is the same file as the input {}", what, output, input));
-}
-
 void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs) {
-  // (a device such as /dev/null may take several outputs: only regular files or new paths count)
-  auto real = [](const std::string& p) {
+  // stdout, and devices such as /dev/null (which may take several outputs), are not files to compare
+  auto skipped = [](const std::string& p) {
     std::error_code ec;
     const auto st = std::filesystem::status(p, ec);
-    return !p.empty() && p != "-" && (ec || !std::filesystem::exists(st) || std::filesystem::is_regular_file(st));
+    return p.empty() || p == "-" ||
+           (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) &&
+            !std::filesystem::is_directory(st));
   };
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const NamedPath& o = outputs[i];
-    std::error_code ec;
-    if (!o.path.empty() && std::filesystem::is_directory(o.path, ec)) check_can_create(o.path);  // throws: a folder
-    if (!real(o.path)) continue;
+    if (skipped(o.path)) continue;
     for (const NamedPath& in : inputs)
-      if (real(in.path) && same_path(in.path, o.path))
+      if (!skipped(in.path) && same_path(in.path, o.path))
         throw_usage(fmt::format("{} {} is the same file as the input {} {}", o.what, o.path, in.what, in.path));
     for (std::size_t k = 0; k < i; ++k)
-      if (real(outputs[k].path) && same_path(outputs[k].path, o.path))
+      if (!skipped(outputs[k].path) && same_path(outputs[k].path, o.path))
         throw_usage(fmt::format("{} and {} name the same file {}: one would replace the other", outputs[k].what, o.what,
                                 o.path));
-    check_can_create(o.path);
+    check_can_create(o.path);  // (also refuses a folder)
   }
 }
 

@@ -65,9 +65,6 @@ const std::atomic<bool>& install_stop_handler(bool also_usr1 = false);
 void emit_json(const nlohmann::json& j, const std::string& output);
 void emit_text(const std::string& text, const std::string& output);
 
-// Refuses an output path that names an existing input (exit 64).
-void check_not_same(const std::string& input, const std::string& output, const char* what);
-
 // Every output of a tool against every input and every other output, before any work: an output
 // that is an input or another output is refused (64: one file would silently replace the other),
 // one that cannot be created (missing or read-only folder, a directory) fails with 73. Empty paths

@@ -11,7 +11,7 @@
 #include "core/error.hpp"
 #include "core/fileio.hpp"
 #include "core/sha256.hpp"
-#include "core/utf8.hpp"
+#include "data/lines.hpp"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
@@ -78,11 +78,9 @@ nlohmann::json prepare_brown(const std::string& src_dir, const std::string& out_
       if (end == std::string::npos) end = text.size();
       std::string_view line(text.data() + pos, end - pos);
       pos = end + 1;
-      ++lineno;  // the corpus written must be one every tool reads: the same byte rules as lines.hpp
-      const std::size_t nul = line.find('\0'), bad = utf8::first_invalid(line);
-      if (nul != std::string_view::npos || bad != std::string_view::npos)
-        throw_data(fmt::format("{}:{}:{}: {}", (fs::path(src_dir) / files[i]).string(), lineno,
-                               std::min(nul, bad) + 1, nul < bad ? "NUL byte" : "invalid UTF-8"));
+      ++lineno;  // the corpus written must be one every tool reads: the same byte rules
+      if (const auto bad = line_problem(line))
+        throw_data(fmt::format("{}:{}:{}: {}", (fs::path(src_dir) / files[i]).string(), lineno, bad->column, bad->what));
       Sentence sent;
       std::size_t k = 0;
       while (k < line.size()) {

@@ -15,11 +15,18 @@ namespace wordlm {
 
 namespace {
 constexpr std::size_t kBlock = 1 << 20;
-}
 
 std::string hex_byte(unsigned b) {
   const char* d = "0123456789abcdef";
   return {d[(b >> 4) & 15], d[b & 15]};
+}
+}  // namespace
+
+std::optional<LineProblem> line_problem(std::string_view s) {
+  if (const auto nul = s.find('\0'); nul != std::string_view::npos) return LineProblem{nul + 1, "NUL byte"};
+  if (const auto bad = utf8::first_invalid(s); bad != std::string_view::npos)
+    return LineProblem{bad + 1, "invalid UTF-8 (byte 0x" + hex_byte(static_cast<unsigned char>(s[bad])) + ")"};
+  return std::nullopt;
 }
 
 LineReader::LineReader(const std::string& path) {

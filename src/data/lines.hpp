@@ -19,6 +19,9 @@ struct LineProblem {
   std::string what;  // "NUL byte", "invalid UTF-8 (byte 0xNN)" (or, from encode_line, an unknown word)
 };
 
+// The first reason s is not a text line (a NUL byte anywhere, then invalid UTF-8), or nothing.
+std::optional<LineProblem> line_problem(std::string_view s);
+
 // Calls on_word(word) for each whitespace-separated word of s (Python's str.split() rules), or
 // returns the first problem (a NUL byte anywhere, invalid UTF-8) before calling anything.
 template <class F>
@@ -49,13 +52,9 @@ class LineReader {
 };
 
 // ---------------------------------------------------------------- implementation
-std::string hex_byte(unsigned b);
-
 template <class F>
 std::optional<LineProblem> for_each_word(std::string_view s, F&& on_word) {
-  if (const auto nul = s.find('\0'); nul != std::string_view::npos) return LineProblem{nul + 1, "NUL byte"};
-  if (const auto bad = utf8::first_invalid(s); bad != std::string_view::npos)
-    return LineProblem{bad + 1, "invalid UTF-8 (byte 0x" + hex_byte(static_cast<unsigned char>(s[bad])) + ")"};
+  if (auto bad = line_problem(s)) return bad;
   std::size_t i = 0, start = 0;
   bool in_word = false;
   while (i < s.size()) {

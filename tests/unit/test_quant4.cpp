@@ -19,16 +19,21 @@ using namespace wordlm;
 
 namespace {
 
-// E = 16, H = 24: 4-bit groups of 16 and 24 (the defaults), and 8
-Checkpoint model(std::uint64_t seed = 3) {
-  ModelConfig cfg;
-  cfg.vocab_size = 40, cfg.emsize = 16, cfg.nhid = 24, cfg.nlayers = 2;
+// A model of cfg with PyTorch's random initialization; words <eos>, <unk>, w2, w3, ...
+Checkpoint random_model(const ModelConfig& cfg, std::uint64_t seed) {
   LstmLM<float> m(cfg);
   Rng rng(seed);
   m.init_pytorch(rng);
   std::vector<std::string> vocab;
-  for (int i = 0; i < 40; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
+  for (int i = 0; i < cfg.vocab_size; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
   return checkpoint_from_model(m, vocab, {});
+}
+
+// E = 16, H = 24: 4-bit groups of 16 and 24 (the defaults), and 8
+Checkpoint model(std::uint64_t seed = 3) {
+  ModelConfig cfg;
+  cfg.vocab_size = 40, cfg.emsize = 16, cfg.nhid = 24, cfg.nlayers = 2;
+  return random_model(cfg, seed);
 }
 
 Checkpoint q4(std::int64_t group = 0, bool embedding = true) {
@@ -229,12 +234,7 @@ TEST_CASE("a size budget picks the least-error mix that fits, deterministically,
 TEST_CASE("a size budget refuses a model too deep to search rather than run for hours", "[quant4]") {
   ModelConfig cfg;
   cfg.vocab_size = 40, cfg.emsize = 8, cfg.nhid = 8, cfg.nlayers = 8;  // 18 matrices: 3^18 choices
-  LstmLM<float> m(cfg);
-  Rng rng(5);
-  m.init_pytorch(rng);
-  std::vector<std::string> vocab;
-  for (int i = 0; i < 40; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
-  const Checkpoint deep = checkpoint_from_model(m, vocab, {});
+  const Checkpoint deep = random_model(cfg, 5);
   try {
     plan_for_size(deep, {}, serialize_checkpoint(deep).size() / 2);
     FAIL("accepted");
@@ -247,12 +247,7 @@ TEST_CASE("a size budget refuses a model too deep to search rather than run for 
 TEST_CASE("a size budget handles a tied model's one table and takes a measured error when given", "[quant4]") {
   ModelConfig cfg;
   cfg.vocab_size = 40, cfg.emsize = 24, cfg.nhid = 24, cfg.nlayers = 2, cfg.tied = true;
-  LstmLM<float> m(cfg);
-  Rng rng(9);
-  m.init_pytorch(rng);
-  std::vector<std::string> vocab;
-  for (int i = 0; i < 40; ++i) vocab.push_back(i == 0 ? "<eos>" : i == 1 ? "<unk>" : "w" + std::to_string(i));
-  const Checkpoint tied = checkpoint_from_model(m, vocab, {});
+  const Checkpoint tied = random_model(cfg, 9);
   const std::uint64_t fp32 = serialize_checkpoint(tied).size();
   for (double frac : {0.4, 0.6, 1.5}) {
     const auto budget = static_cast<std::uint64_t>(frac * double(fp32));
