@@ -8,8 +8,10 @@ shared machine hits every setting alike; prints medians and min..max as markdown
   /usr/bin/python3 scripts/bench_dist.py --data data/brown [--models small,medium,seed] [--rounds 5] [--json out.json]
   /usr/bin/python3 scripts/bench_dist.py --project out.json     # the table on paper again, from saved samples
 
-Settings: 1p x 2t (one process, 2 threads), 1p x 1t, 2r x 1t sparse and 2r x 1t dense (mpirun
--np 2, one thread each, each rank bound to its core). The batch is the global batch (20 columns:
+Settings: 1p x 2t (one process, 2 threads), 1p x 1t, and mpirun -np 2 with one thread each, each
+rank bound to its core: 2r x 1t shared (--gradient-exchange auto: one copy of the parameters in
+shared memory), 2r x 1t sparse and 2r x 1t dense (--gradient-exchange allreduce, with the sparse or
+the dense embedding exchange). --settings picks some (1p x 2t and 2r x 1t sparse are always run). The batch is the global batch (20 columns:
 10 per rank). Validation and test run on the first lines of the valid/test splits only (a copy of
 the corpus folder in --tmp with the full train split), since they are not what is measured.
 As root, sets OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) for mpirun.
@@ -27,7 +29,7 @@ MODELS = {  # lm-train arguments and batches per run
     "medium": (["--preset", "medium"], 12),
     "seed": (["--preset", "seed", "--max-vocab", "5000", "--dropout", "0.2"], 30),
 }
-SETTINGS = ["1p x 2t", "1p x 1t", "2r x 1t sparse", "2r x 1t dense"]
+SETTINGS = ["1p x 2t", "1p x 1t", "2r x 1t shared", "2r x 1t sparse", "2r x 1t dense"]
 # On paper: nodes, link speeds (Gbit/s), per-message latency of an MPI step over TCP (assumed)
 NODES, GBITS, ALPHA = (4, 16, 64), (10, 25, 100), 20e-6
 
@@ -57,7 +59,10 @@ def run(a, env, data, model, setting):
            "-q", "--report", "-", "-t", "2" if setting == "1p x 2t" else "1"]
     if setting.startswith("2r"):
         cmd = ["mpirun", "-np", "2", "--bind-to", "core", "--mca", "btl", "self,vader"] + cmd
-        cmd += ["--embedding-exchange", setting.split()[-1]]
+        if setting.endswith("shared"):
+            cmd += ["--gradient-exchange", "auto"]
+        else:
+            cmd += ["--gradient-exchange", "allreduce", "--embedding-exchange", setting.split()[-1]]
     r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout)
     steps = batches
     step_ms = 1e3 * r["train_seconds"] / steps
@@ -135,6 +140,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--models", default="small,medium,seed")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of: " + ", ".join(SETTINGS))
     ap.add_argument("--tmp", default="/tmp")
     ap.add_argument("--json", help="write every sample here")
     ap.add_argument("--project", help="print the on-paper table from a --json file of an earlier run")
@@ -148,10 +154,13 @@ def main():
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     data = bench_corpus(a.data, a.tmp)
     models = a.models.split(",")
-    samples = {(m, s): [] for m in models for s in SETTINGS}
+    settings = [s for s in SETTINGS if s in a.settings.split(",") or s in ("1p x 2t", "2r x 1t sparse")]
+    if unknown := set(a.settings.split(",")) - set(SETTINGS):
+        sys.exit(f"bench_dist: unknown settings {sorted(unknown)} (known: {', '.join(SETTINGS)})")
+    samples = {(m, s): [] for m in models for s in settings}
     for rnd in range(a.rounds):
         for m in models:
-            for s in SETTINGS:
+            for s in settings:
                 v = run(a, env, data, m, s)
                 samples[(m, s)].append(v)
                 print(f"round {rnd + 1}: {m} {s}: {v['tokens_per_sec']:,.0f} tok/s, step {v['step_ms']:.1f} ms, "
@@ -173,7 +182,7 @@ def main():
           "allreduce MB/step | embedding rows kB/step (rows) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in models:
-        for s in SETTINGS:
+        for s in settings:
             x = samples[(m, s)]
             tok = med(x, "tokens_per_sec")
             ab = statistics.median([v["allreduce_bytes"] for v in x]) / 1e6
@@ -184,11 +193,12 @@ def main():
                   + (f"{eb:.0f} ({rows:.0f}) |" if s.endswith("sparse") else "- |"))
     print()
     for m in models:
-        two = [v["tokens_per_sec"] for v in samples[(m, "2r x 1t sparse")]]
-        one = [v["tokens_per_sec"] for v in samples[(m, "1p x 2t")]]
-        ratios = [t / o for t, o in zip(two, one)]
-        print(f"{m}: 2 ranks x 1 thread / 1 process x 2 threads = {statistics.median(two) / statistics.median(one):.2f} "
-              f"(per round {min(ratios):.2f}..{max(ratios):.2f})")
+        for s in (s for s in settings if s.startswith("2r x 1t") and s != "2r x 1t dense"):
+            two = [v["tokens_per_sec"] for v in samples[(m, s)]]
+            one = [v["tokens_per_sec"] for v in samples[(m, "1p x 2t")]]
+            ratios = [t / o for t, o in zip(two, one)]
+            print(f"{m}: {s.replace('2r x 1t', '2 ranks x 1 thread')} / 1 process x 2 threads = "
+                  f"{statistics.median(two) / statistics.median(one):.2f} (per round {min(ratios):.2f}..{max(ratios):.2f})")
     project(inputs, models)
 
 

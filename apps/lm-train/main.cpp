@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   cli::CommonOptions common;
   TrainOptions o;
   std::string data, preset_name, optimizer = "sgd", vocab_from = "train", rnn_type = "LSTM", report = "-";
-  std::string lr_scaling = "none", exchange = "sparse";
+  std::string lr_scaling = "none", exchange = "sparse", gradient_exchange = "auto";
   double lr = -1;
   bool dry_run = false;
   app.add_option("--data", data, "Corpus folder with train.txt, valid.txt, test.txt (or ptb.*.txt)")->required();
@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
                  "rate over this many steps (0 = none)")->capture_default_str();
   app.add_option("--embedding-exchange", exchange, "Under mpirun: sparse (only the embedding rows of the batch's "
                  "words travel; untied models) or dense (the whole table)")->capture_default_str();
+  app.add_option("--gradient-exchange", gradient_exchange, "Under mpirun: auto (when every process is on one "
+                 "machine, they share one copy of the parameters in shared memory and each sums and updates its "
+                 "slice; else MPI allreduce) or allreduce (always)")->capture_default_str();
   app.add_flag("--profile", o.profile, "Log where a training step spends its time (per phase) at the end");
   app.add_flag("--dry-run", dry_run, "Verify the setup: stop after 2 batches (then validate, save, test)");
   cli::add_report_option(app, report);
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
     o.lr_scaling.linear = lr_scaling == "linear";
     if (!o.lr_scaling.linear && (app.count("--lr-base-batch") || app.count("--warmup-steps")))
       throw_usage("--lr-base-batch and --warmup-steps apply to --lr-scaling linear only");
-    DataParallelSync dp(ranks, parse_exchange(exchange));
+    DataParallelSync dp(ranks, parse_exchange(exchange), parse_gradient_exchange(gradient_exchange));
     if (rnn_type != "LSTM") throw_usage("--model " + rnn_type + ": only LSTM is supported");
     o.optim.kind = parse_optimizer(optimizer);
     if (!preset_name.empty()) {
@@ -176,14 +179,17 @@ int main(int argc, char** argv) {
     cli::log_info(fmt::format("model: {} | {} parameters | optimizer {} lr {} clip {} | batch {} bptt {} | {} threads",
                               o.model.describe(), param_count(o.model), optimizer_name(o.optim.kind), o.lr, o.clip,
                               o.batch, o.bptt, o.threads));
-    if (ranks.size() > 1 && o.batch % ranks.size() == 0)  // (else train() says why not)
-      cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | embedding "
-                                "exchange {} | {}",
+    if (ranks.size() > 1 && o.batch % ranks.size() == 0) {  // (else train() says why not)
+      const std::string emb = o.model.tied                  ? "dense (tied weights)"
+                              : o.qat.on && o.qat.embedding ? "dense (quantization-aware embedding)"
+                                                            : exchange;
+      const bool shm = ranks.node_memory() && gradient_exchange == "auto";
+      cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | {} | {}",
                                 ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
-                                o.model.tied                        ? "dense (tied weights)"
-                                : o.qat.on && o.qat.embedding       ? "dense (quantization-aware embedding)"
-                                                                    : exchange,
+                                shm ? "one machine: parameters and gradients in shared memory"
+                                    : "gradient allreduce, embedding exchange " + emb,
                                 session.mpi_version()));
+    }
     o.stop = &cli::install_stop_handler(/*also_usr1=*/true);
     o.log = [](const std::string& s) { cli::log_info(s); };
     o.progress = [](const TrainProgress& p) {

@@ -1,12 +1,15 @@
 // AlignedBuffer<T>: an owning, 64-byte aligned, fixed-size array of trivially copyable T.
 // Every hot buffer in wordlm (parameters, activations, packed int8 weights) is one of these,
-// allocated once outside the per-batch loops. Contents start zeroed.
+// allocated once outside the per-batch loops. Contents start zeroed. move_to() turns one into a
+// view of memory it does not own (data-parallel processes on one machine keep their parameters in
+// memory they share: train/shared_update.hpp); a view keeps its size.
 #pragma once
 
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -35,11 +38,14 @@ class AlignedBuffer {
     swap(tmp);
     return *this;
   }
-  ~AlignedBuffer() { std::free(p_); }
+  ~AlignedBuffer() {
+    if (owned_) std::free(p_);
+  }
 
-  // Reallocates (and zeroes) only when the size changes.
+  // Reallocates (and zeroes) only when the size changes; a view cannot change its size.
   void resize(std::size_t n) {
     if (n == n_) return;
+    if (!owned_) throw std::logic_error("AlignedBuffer: resizing a view of memory it does not own");
     std::free(p_);
     p_ = nullptr;
     n_ = 0;
@@ -56,7 +62,18 @@ class AlignedBuffer {
   void swap(AlignedBuffer& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
+    std::swap(owned_, o.owned_);
   }
+  // Copies the contents to `to` (size() Ts, 64-byte aligned, outliving this buffer and every
+  // view of it), frees its own memory and from then on uses `to`.
+  void move_to(T* to) {
+    if (to == p_) return;
+    if (n_) std::memcpy(static_cast<void*>(to), p_, n_ * sizeof(T));
+    if (owned_) std::free(p_);
+    p_ = to;
+    owned_ = false;
+  }
+  bool owned() const noexcept { return owned_; }
 
   T* data() noexcept { return p_; }
   const T* data() const noexcept { return p_; }
@@ -72,6 +89,7 @@ class AlignedBuffer {
  private:
   T* p_ = nullptr;
   std::size_t n_ = 0;
+  bool owned_ = true;  // false: a view (move_to), never freed here
 };
 
 }  // namespace wordlm

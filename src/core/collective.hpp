@@ -13,6 +13,22 @@
 
 namespace wordlm {
 
+// Memory that the processes of one machine map together (MPI-3 shared windows), so that
+// data-parallel processes on one machine can keep one copy of the parameters and read each
+// other's gradients in place instead of sending them (train/shared_update.hpp).
+class NodeMemory {
+ public:
+  virtual ~NodeMemory() = default;
+  virtual int rank() const noexcept = 0;  // this process among the machine's, 0 .. size() - 1
+  virtual int size() const noexcept = 0;
+  // Collective over the machine's processes: n zeroed floats, the same memory in each of them,
+  // 64-byte aligned, valid as long as this object.
+  virtual float* allocate(std::size_t n) = 0;
+  // Collective: returns once every process of the machine has called it; what any of them wrote
+  // to the memory before is visible to all after.
+  virtual void barrier() = 0;
+};
+
 class Collective {
  public:
   virtual ~Collective() = default;
@@ -33,6 +49,10 @@ class Collective {
   // all = every process's block in rank order, where process r gives counts[r] bytes (every
   // process passes the same counts, e.g. from a gather() of the sizes).
   virtual void gather(const void* mine, const std::vector<std::size_t>& counts, void* all);
+
+  // Every process of the run on this machine, sharing memory: null unless the run has several
+  // processes and all of them are on this machine (the base: one process alone, null).
+  virtual NodeMemory* node_memory() { return nullptr; }
 
   std::uint64_t min(std::uint64_t v) { return ~max(~v); }
   // process root's string to every process

@@ -8,6 +8,9 @@
 // Open MPI 4.1 over shared memory (vader) falls off a cliff above ~16 MB per call: a 79 MB
 // allreduce of 2 ranks here took 334 ms whole and 39 ms in 4 MB pieces (docs/scaling.md). Across
 // machines larger pieces save per-call latency.
+//
+// When every process of the run is on this machine, node_memory() offers MPI-3 shared windows, in
+// which lm-train keeps one copy of the parameters (train/shared_update.hpp).
 #include <mpi.h>
 
 #include <algorithm>
@@ -15,6 +18,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +37,67 @@ std::size_t chunk_bytes() {
   return mb == 0 ? std::size_t(1) << 30 : std::min<std::size_t>(mb, 1024) << 20;
 }
 
+// MPI-3 shared windows of the processes on one machine (MPI_Win_allocate_shared on the
+// MPI_COMM_TYPE_SHARED communicator): the machine's first process allocates each block, the others
+// map it (MPI_Win_shared_query); barrier() is MPI's passive-target idiom (Win_sync, Barrier,
+// Win_sync) over every window, which orders the processes' writes before each other's reads.
+class MpiNodeMemory : public NodeMemory {
+ public:
+  explicit MpiNodeMemory(MPI_Comm node) : node_(node) {
+    MPI_Comm_rank(node_, &rank_);
+    MPI_Comm_size(node_, &size_);
+  }
+  int rank() const noexcept override { return rank_; }
+  int size() const noexcept override { return size_; }
+  float* allocate(std::size_t n) override {
+    const std::size_t bytes = sizeof(float) * n + 64;  // room to align the start to 64 bytes
+    void* mine = nullptr;
+    MPI_Win win;
+    MPI_Win_allocate_shared(static_cast<MPI_Aint>(rank_ == 0 ? bytes : 0), 1, MPI_INFO_NULL, node_, &mine, &win);
+    MPI_Aint size = 0;
+    int unit = 0;
+    void* base = nullptr;
+    MPI_Win_shared_query(win, 0, &size, &unit, &base);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    wins_.push_back(win);
+    const auto at = (reinterpret_cast<std::uintptr_t>(base) + 63) / 64 * 64;
+    auto* p = reinterpret_cast<float*>(at);
+    if (rank_ == 0) std::memset(static_cast<void*>(p), 0, sizeof(float) * n);
+    barrier();
+    return p;
+  }
+  void barrier() override {
+    for (MPI_Win w : wins_) MPI_Win_sync(w);
+    MPI_Barrier(node_);
+    for (MPI_Win w : wins_) MPI_Win_sync(w);
+  }
+  // before MPI_Finalize (after a failure the launcher ends the job instead)
+  void release() {
+    for (MPI_Win& w : wins_) {
+      MPI_Win_unlock_all(w);
+      MPI_Win_free(&w);
+    }
+    wins_.clear();
+  }
+
+ private:
+  MPI_Comm node_;
+  int rank_ = 0, size_ = 1;
+  std::vector<MPI_Win> wins_;
+};
+
 class MpiCollective : public Collective {
  public:
-  explicit MpiCollective(MPI_Comm comm) : comm_(comm), chunk_(chunk_bytes()) {
+  MpiCollective(MPI_Comm comm, MPI_Comm node) : comm_(comm), chunk_(chunk_bytes()) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    int local = 0;
+    MPI_Comm_size(node, &local);
+    if (size_ > 1 && local == size_) node_.emplace(node);
+  }
+  NodeMemory* node_memory() override { return node_ ? &*node_ : nullptr; }
+  void release() {
+    if (node_) node_->release();
   }
   int rank() const noexcept override { return rank_; }
   int size() const noexcept override { return size_; }
@@ -79,14 +140,16 @@ class MpiCollective : public Collective {
   std::size_t chunk_;
   int rank_ = 0, size_ = 1;
   std::vector<int> counts_, displs_;
+  std::optional<MpiNodeMemory> node_;  // when every process is on this machine
 };
 
 }  // namespace
 
 struct Session::Impl {
   bool mpi = false, finalized = false;
-  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm comm = MPI_COMM_NULL, node = MPI_COMM_NULL;
   std::unique_ptr<Collective> coll;
+  MpiCollective* mpi_coll = nullptr;
 };
 
 Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
@@ -98,11 +161,12 @@ Session::Session(int* argc, char*** argv) : impl_(std::make_unique<Impl>()) {
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
   impl_->mpi = true;
   MPI_Comm_dup(MPI_COMM_WORLD, &impl_->comm);
-  MPI_Comm node;  // the processes that share this machine
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  MPI_Comm_size(node, &local_);
-  MPI_Comm_free(&node);
-  impl_->coll = std::make_unique<MpiCollective>(impl_->comm);
+  // the processes that share this machine
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &impl_->node);
+  MPI_Comm_size(impl_->node, &local_);
+  auto coll = std::make_unique<MpiCollective>(impl_->comm, impl_->node);
+  impl_->mpi_coll = coll.get();
+  impl_->coll = std::move(coll);
 }
 
 Session::~Session() = default;  // after a failure MPI is left to the launcher (see finish)
@@ -123,6 +187,8 @@ int Session::finish(int rc) {
   std::fflush(stdout);
   std::fflush(stderr);
   if (impl_->mpi && !impl_->finalized && rc == 0) {
+    impl_->mpi_coll->release();
+    MPI_Comm_free(&impl_->node);
     MPI_Comm_free(&impl_->comm);
     MPI_Finalize();
     impl_->finalized = true;

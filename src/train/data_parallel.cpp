@@ -19,12 +19,42 @@ EmbeddingExchange parse_exchange(const std::string& s) {
   throw_usage("embedding exchange must be sparse or dense, not '" + s + "'");
 }
 
+const char* exchange_name(GradientExchange e) noexcept { return e == GradientExchange::Auto ? "auto" : "allreduce"; }
+
+GradientExchange parse_gradient_exchange(const std::string& s) {
+  if (s == "auto") return GradientExchange::Auto;
+  if (s == "allreduce") return GradientExchange::Allreduce;
+  throw_usage("gradient exchange must be auto or allreduce, not '" + s + "'");
+}
+
+DataParallelSync::DataParallelSync(Collective& c, EmbeddingExchange exchange, GradientExchange gradients)
+    : c_(c), exchange_(exchange), gradients_(gradients) {}
+
+DataParallelSync::~DataParallelSync() = default;
+
+bool DataParallelSync::attach(LstmLM<float>& model, Optimizer& opt) {
+  NodeMemory* mem = gradients_ == GradientExchange::Auto ? c_.node_memory() : nullptr;
+  if (!mem) return false;
+  shared_ = std::make_unique<SharedUpdate>(*mem, model, opt);
+  return true;
+}
+
+double DataParallelSync::update(float lr, double clip, ThreadPool& pool) {
+  WORDLM_CHECK(shared_, "update() without shared memory");
+  return shared_->step(lr, clip, pool);
+}
+
 double DataParallelSync::synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) {
   (void)pool;
   Timer t;
   double total[2] = {loss * double(step.tokens), double(step.tokens)};  // NLL sum, tokens
   c_.sum(total, 2);  // the first meeting of the step: it also waits for the slowest process
   wait_seconds_ += t.seconds();
+  if (shared_) {  // the gradient stays where it is: update() sums it in place
+    shared_->note_inputs(step);
+    ++steps_;
+    return total[0] / total[1];
+  }
   const EmbeddingRows& e = step.embedding;
   bool sparse = exchange_ == EmbeddingExchange::Sparse && e.sparse;
   const std::size_t table = static_cast<std::size_t>(e.rows * e.width);
@@ -99,7 +129,19 @@ bool DataParallelSync::exchange_rows(float* table, const SyncStep& step) {
 
 nlohmann::json DataParallelSync::report() const {
   const double s = steps_ ? double(steps_) : 1.0, ss = sparse_steps_ ? double(sparse_steps_) : 1.0;
+  if (shared_)
+    return {{"ranks", c_.size()},
+            {"gradient_exchange", "shared memory"},
+            {"embedding_exchange", "shared memory"},
+            {"steps", steps_},
+            {"wait_ms_per_step", 1e3 * wait_seconds_ / s},
+            {"exchange_ms_per_step", 1e3 * shared_->reduce_seconds() / s},
+            {"shared_sum_ms_per_step", 1e3 * shared_->reduce_seconds() / s},
+            {"shared_update_ms_per_step", 1e3 * shared_->update_seconds() / s},
+            {"allreduce_bytes_per_step", 0.0},
+            {"embedding_bytes_sent_per_step", 0.0}};
   return {{"ranks", c_.size()},
+          {"gradient_exchange", "allreduce"},
           {"embedding_exchange", sparse_steps_ ? "sparse" : "dense"},
           {"steps", steps_},
           {"embedding_dense_fallback_steps", fallback_steps_},

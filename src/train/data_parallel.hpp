@@ -9,7 +9,9 @@
 //     instead of the whole (V, E) table, unless all processes' rows together would outweigh the
 //     table in the allreduce (many processes, small vocabulary): then that step sends the table;
 //     EmbeddingExchange::Dense always sends the table (to measure);
-//   - the loss is the token-weighted mean over processes.
+//   - the loss is the token-weighted mean over processes;
+//   - when every process is on one machine, none of the above travels: they share one copy of the
+//     parameters and read each other's gradients in place (train/shared_update.hpp).
 // N processes with B/N columns each thus follow the trajectory of one process with B columns, up
 // to the order of float sums. Every process adds the same numbers in the same order, so their
 // parameters stay bit-identical (check_same() verifies it at epoch ends).
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "core/timer.hpp"
 #include "model/lstm_lm.hpp"
 #include "train/gradient_sync.hpp"
+#include "train/shared_update.hpp"
 
 namespace wordlm {
 
@@ -33,11 +37,20 @@ enum class EmbeddingExchange { Sparse, Dense };
 const char* exchange_name(EmbeddingExchange e) noexcept;  // "sparse", "dense"
 EmbeddingExchange parse_exchange(const std::string& s);    // throws Usage
 
+// How the gradient is combined: Auto shares memory when every process is on one machine
+// (train/shared_update.hpp) and uses the allreduce otherwise; Allreduce always sends it.
+enum class GradientExchange { Auto, Allreduce };
+const char* exchange_name(GradientExchange e) noexcept;       // "auto", "allreduce"
+GradientExchange parse_gradient_exchange(const std::string& s);  // throws Usage
+
 class DataParallelSync : public GradientSync {
  public:
-  DataParallelSync(Collective& c, EmbeddingExchange exchange) : c_(c), exchange_(exchange) {}
+  DataParallelSync(Collective& c, EmbeddingExchange exchange, GradientExchange gradients = GradientExchange::Auto);
+  ~DataParallelSync() override;
   Collective& collective() override { return c_; }
   double synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) override;
+  bool attach(LstmLM<float>& model, Optimizer& opt) override;
+  double update(float lr, double clip, ThreadPool& pool) override;
   // per step: time waiting for the other processes and in the exchange, bytes this process sent,
   // rows of the embedding exchanged (every process's)
   nlohmann::json report() const override;
@@ -49,6 +62,8 @@ class DataParallelSync : public GradientSync {
 
   Collective& c_;
   EmbeddingExchange exchange_;
+  GradientExchange gradients_;
+  std::unique_ptr<SharedUpdate> shared_;  // after attach() on one machine
   std::vector<std::int32_t> ids_;  // this step's distinct input ids, sorted
   std::vector<float> mine_, all_;  // [ids as bits | rows] of this process / of all, in rank order
   std::vector<std::uint64_t> counts_;

@@ -13,10 +13,15 @@
 #include <cstdint>
 
 #include "core/collective.hpp"
+#include "core/error.hpp"
 #include "core/threads.hpp"
 #include "nlohmann/json.hpp"
 
 namespace wordlm {
+
+template <class T>
+class LstmLM;
+class Optimizer;
 
 // Where the embedding's gradient lies in the flat gradient: a (rows, width) table at `offset`.
 // sparse: only the rows of the window's input ids can be non-zero there (untied weights, no
@@ -48,6 +53,19 @@ class GradientSync {
   virtual double synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) {
     (void)grads, (void)n, (void)step, (void)pool;
     return loss;
+  }
+  // Processes on one machine may keep one copy of the parameters in memory they share
+  // (DataParallelSync over train/shared_update.hpp). The trainer calls attach() once, after the
+  // processes agree on the parameters and the optimizer state; when it returns true, synchronize()
+  // combines the loss only, and update() replaces optimizer.step(): it sums the gradients, clips by
+  // the norm of the sum and updates the parameters, and returns that norm before clipping.
+  virtual bool attach(LstmLM<float>& model, Optimizer& opt) {
+    (void)model, (void)opt;
+    return false;
+  }
+  virtual double update(float lr, double clip, ThreadPool& pool) {
+    (void)lr, (void)clip, (void)pool;
+    throw_internal("GradientSync::update() without attach()");
   }
   // What the synchronization did and cost, for the report (null: nothing to report).
   virtual nlohmann::json report() const { return nullptr; }

@@ -40,6 +40,9 @@ struct LrScaling {
   }
 };
 
+// PyTorch's clip_grad_norm_ coefficient: clip / (norm + 1e-6) when that is < 1 (and clip > 0), else 1.
+float clip_coefficient(double norm, double clip) noexcept;
+
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& cfg, std::size_t n);
@@ -48,6 +51,13 @@ class Optimizer {
   // applied when < 1), then updates params. Returns the norm before clipping.
   double step(float* params, float* grads, float lr, double clip, ThreadPool& pool);
   std::int64_t steps() const noexcept { return t_; }
+
+  // step() in parts, for processes that each update a share of the parameters
+  // (train/shared_update.hpp): count the step on every process, add the squares of the gradient's
+  // [i0, i1), and update [i0, i1) with the clipping coefficient of the whole norm.
+  void begin_step() noexcept { ++t_; }
+  static double squared_sum(const float* grads, std::int64_t i0, std::int64_t i1) noexcept;
+  void update(float* params, const float* grads, float lr, float coef, std::int64_t i0, std::int64_t i1);
 
   // Resume state: Adam moments (empty for SGD) and the step count.
   AlignedBuffer<float>& exp_avg() noexcept { return m_; }

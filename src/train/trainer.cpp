@@ -115,6 +115,7 @@ class Trainer {
   std::optional<PartialEpoch> partial_;
   std::optional<double> start_val_;  // --init: the starting model's validation loss
   std::unique_ptr<FakeQuantTransform> qat_transform_;
+  bool shared_ = false;  // the processes share one copy of the parameters (GradientSync::attach)
 };
 
 Trainer::Trainer(const Corpus& corpus, TrainOptions o, const TrainSeams& seams)
@@ -191,6 +192,7 @@ void Trainer::start_together() {
   coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
   for (AlignedBuffer<float>* b : {&optimizer_.exp_avg(), &optimizer_.exp_avg_sq()})
     if (!b->empty()) coll_.broadcast(b->data(), sizeof(float) * b->size(), 0);
+  shared_ = sync_.attach(model_, optimizer_);  // one machine: one copy of the parameters from now on
 }
 
 // Fine-tuning (--init, e.g. --qat) starts from a trained model, so the start is the first
@@ -293,7 +295,9 @@ bool Trainer::run_batch() {
                 fmt::format("training diverged at epoch {} batch {}: loss is {}; {} (try a lower learning rate or clip)",
                             pos_.epoch, pos_.batch, loss, saved_note()));
   if (o_.profile) model_.profile.start();
-  const double norm = optimizer_.step(model_.params.data(), model_.grads.data(), static_cast<float>(lr_now()), o_.clip, pool_);
+  const float lr = static_cast<float>(lr_now());
+  const double norm = shared_ ? sync_.update(lr, o_.clip, pool_)
+                              : optimizer_.step(model_.params.data(), model_.grads.data(), lr, o_.clip, pool_);
   model_.profile.mark("clip + optimizer");
   if (!std::isfinite(norm))
     throw Error(ErrorKind::Diverged, fmt::format("training diverged at epoch {} batch {}: gradient norm is {}; {}",

@@ -6,7 +6,8 @@
 
 equivalence  2 ranks x B/2 columns against 1 process x B columns: after 50 batches the weights
              agree to 1e-5 (max |a - b| / max |a| per tensor) and the validation and test
-             perplexities to 4 significant digits; also with 2 threads per rank.
+             perplexities to 4 significant digits; also with 2 threads per rank, with Adam, and
+             with both gradient exchanges (auto: shared memory on this machine; allreduce).
 resume       a run stopped after 25 batches and resumed with the other rank count (1 -> 2, 2 -> 1)
              ends where 50 uninterrupted batches of 1 process end (same tolerance).
 kill         SIGKILL to one rank mid-epoch: mpirun exits non-zero within seconds, no rank is left,
@@ -199,43 +200,58 @@ def compare(ref, other, what):
 
 def equivalence(tmp):
     data = corpus(tmp)
-    one = os.path.join(tmp, "one.safetensors")
-    rc, out = run(train_args(data, one, "--max-batches", "50", "-t", "1"),
-                  os.path.join(tmp, "one.log"))
-    check(rc == 0, "1 process x 8 columns trains 50 batches")
-    for threads in ("1", "2"):
-        two = os.path.join(tmp, f"two{threads}.safetensors")
-        rc, out = run(MPIRUN + ["-np", "2"] + train_args(data, two, "--max-batches", "50", "-t", threads),
+    ones = {}
+    for opt in ("sgd", "adam"):
+        ones[opt] = os.path.join(tmp, f"one-{opt}.safetensors")
+        rc, out = run(train_args(data, ones[opt], "--max-batches", "50", "-t", "1", "--optimizer", opt,
+                                 *(["--lr", "0.002"] if opt == "adam" else [])), os.path.join(tmp, "one.log"))
+        check(rc == 0, f"1 process x 8 columns trains 50 batches ({opt})")
+    # auto: the ranks share one copy of the parameters (one machine); allreduce: MPI sums the gradient
+    for exchange, threads, opt in (("auto", "1", "sgd"), ("auto", "2", "sgd"), ("auto", "1", "adam"),
+                                   ("allreduce", "1", "sgd"), ("allreduce", "2", "sgd"), ("allreduce", "1", "adam")):
+        what = f"2 ranks x 4 columns x {threads} threads, {exchange}, {opt}"
+        two = os.path.join(tmp, f"two-{exchange}-{threads}-{opt}.safetensors")
+        rc, out = run(MPIRUN + ["-np", "2"] + train_args(data, two, "--max-batches", "50", "-t", threads,
+                                                         "--gradient-exchange", exchange, "--optimizer", opt,
+                                                         *(["--lr", "0.002"] if opt == "adam" else [])),
                       os.path.join(tmp, f"two{threads}.log"))
-        check(rc == 0, f"mpirun -np 2 (x {threads} threads) trains 50 batches")
+        check(rc == 0, f"{what}: trains 50 batches")
         if rc != 0:
             print(out[-3000:])
             continue
-        compare(one, two, f"2 ranks x 4 columns x {threads} threads")
+        compare(ones[opt], two, what)
         r = report(two)
-        check(r["ranks"] == 2 and r["data_parallel"]["embedding_exchange"] == "sparse", "the report records 2 ranks")
-        check(out.count("| End of training") == 1, "rank 0 alone logs")
+        dp = r["data_parallel"]
+        shared = "shared memory" if exchange == "auto" else "allreduce"
+        check(r["ranks"] == 2 and dp["gradient_exchange"] == shared and
+              dp["embedding_exchange"] == ("sparse" if exchange == "allreduce" else "shared memory"),
+              f"{what}: the report records 2 ranks and how they exchanged ({dp['gradient_exchange']})")
+        check(out.count("| End of training") == 1, f"{what}: rank 0 alone logs")
+        check(("parameters and gradients in shared memory" in out) == (exchange == "auto"),
+              f"{what}: the log says how the gradient is exchanged")
 
 
 def resume(tmp):
     data = corpus(tmp)
-    full = os.path.join(tmp, "full.safetensors")
-    rc, _ = run(train_args(data, full, "--max-batches", "50", "-t", "1"),
-                os.path.join(tmp, "full.log"))
-    check(rc == 0, "1 process trains 50 batches")
-    for first, second in ((1, 2), (2, 1)):
-        part = os.path.join(tmp, f"part{first}.safetensors")
-        launch = lambda n: (MPIRUN + ["-np", str(n)]) if n > 1 else []
-        rc, out = run(launch(first) + train_args(data, part, "--max-batches", "25", "-t", "1"),
-                      os.path.join(tmp, "p1.log"))
-        check(rc == 0, f"{first} rank(s): 25 batches, then a resume checkpoint")
-        rc, out = run(launch(second) + train_args(data, part, "--max-batches", "25", "-t", "1", "--resume",
-                                                  resume_of(part)), os.path.join(tmp, "p2.log"))
-        check(rc == 0, f"resumed with {second} rank(s) for 25 more")
-        if rc != 0:
-            print(out[-3000:])
-            continue
-        compare(full, part, f"{first} -> {second} ranks")
+    # Adam: its moments live in shared memory, sliced over the ranks; the resume file has them all
+    for opt in ("sgd", "adam"):
+        extra = ["--optimizer", opt] + (["--lr", "0.002"] if opt == "adam" else [])
+        full = os.path.join(tmp, f"full-{opt}.safetensors")
+        rc, _ = run(train_args(data, full, "--max-batches", "50", "-t", "1", *extra), os.path.join(tmp, "full.log"))
+        check(rc == 0, f"1 process trains 50 batches ({opt})")
+        for first, second in ((1, 2), (2, 1)):
+            part = os.path.join(tmp, f"part{first}-{opt}.safetensors")
+            launch = lambda n: (MPIRUN + ["-np", str(n)]) if n > 1 else []
+            rc, out = run(launch(first) + train_args(data, part, "--max-batches", "25", "-t", "1", *extra),
+                          os.path.join(tmp, "p1.log"))
+            check(rc == 0, f"{first} rank(s): 25 batches, then a resume checkpoint ({opt})")
+            rc, out = run(launch(second) + train_args(data, part, "--max-batches", "25", "-t", "1", "--resume",
+                                                      resume_of(part), *extra), os.path.join(tmp, "p2.log"))
+            check(rc == 0, f"resumed with {second} rank(s) for 25 more ({opt})")
+            if rc != 0:
+                print(out[-3000:])
+                continue
+            compare(full, part, f"{first} -> {second} ranks ({opt})")
 
 
 def kill(tmp):

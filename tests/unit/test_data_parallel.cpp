@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -41,15 +42,37 @@ struct Hub {
   std::vector<std::uint64_t> words;
   std::atomic<bool> failed{false};
   std::atomic<int> first_failure{-1};
+  std::deque<AlignedBuffer<float>> shared;  // NodeMemory's blocks (rank 0 allocates)
   void meet() {
     bar.arrive_and_wait();
     if (failed) throw std::runtime_error("a peer rank failed");
   }
 };
 
+// The ranks' memory is one process's: NodeMemory is plain memory and a barrier.
+class ThreadNodeMemory : public NodeMemory {
+ public:
+  ThreadNodeMemory(Hub& h, int rank) : h_(h), rank_(rank) {}
+  int rank() const noexcept override { return rank_; }
+  int size() const noexcept override { return h_.size; }
+  float* allocate(std::size_t n) override {
+    if (rank_ == 0) h_.ptrs[0] = h_.shared.emplace_back(n).data();
+    h_.meet();
+    float* p = static_cast<float*>(const_cast<void*>(h_.ptrs[0]));
+    h_.meet();
+    return p;
+  }
+  void barrier() override { h_.meet(); }
+
+ private:
+  Hub& h_;
+  int rank_;
+};
+
 class ThreadCollective : public Collective {
  public:
-  ThreadCollective(Hub& h, int rank) : h_(h), rank_(rank) {}
+  ThreadCollective(Hub& h, int rank, bool shared) : h_(h), rank_(rank), node_(h, rank), shared_(shared) {}
+  NodeMemory* node_memory() override { return shared_ && h_.size > 1 ? &node_ : nullptr; }
   int rank() const noexcept override { return rank_; }
   int size() const noexcept override { return h_.size; }
   void sum(float* v, std::size_t n) override { sum_t(v, n); }
@@ -108,16 +131,19 @@ class ThreadCollective : public Collective {
   }
   Hub& h_;
   int rank_;
+  ThreadNodeMemory node_;
+  bool shared_;
 };
 
 // Runs fn(collective) on n threads as ranks 0..n-1; rethrows the first rank's exception.
-void run_ranks(int n, const std::function<void(Collective&)>& fn) {
+// shared: the ranks offer NodeMemory, as MPI processes on one machine do.
+void run_ranks(int n, const std::function<void(Collective&)>& fn, bool shared = false) {
   Hub hub(n);
   std::vector<std::exception_ptr> errs(static_cast<std::size_t>(n));
   std::vector<std::thread> ts;
   for (int r = 0; r < n; ++r)
     ts.emplace_back([&, r] {
-      ThreadCollective c(hub, r);
+      ThreadCollective c(hub, r, shared);
       try {
         fn(c);
       } catch (...) {
@@ -147,15 +173,20 @@ TrainOptions options(const test::TempDir& d, const std::string& name) {
   return o;
 }
 
-TrainResult train_ranks(int n, const Corpus& c, const TrainOptions& o, EmbeddingExchange ex = EmbeddingExchange::Sparse) {
+// shared: the ranks share memory (one machine) and --gradient-exchange is auto
+TrainResult train_ranks(int n, const Corpus& c, const TrainOptions& o, EmbeddingExchange ex = EmbeddingExchange::Sparse,
+                        bool shared = false) {
   TrainResult out;
-  run_ranks(n, [&](Collective& coll) {
-    DataParallelSync dp(coll, ex);
-    TrainSeams seams;
-    seams.sync = &dp;
-    TrainResult r = train(c, o, seams);
-    if (coll.rank() == 0) out = std::move(r);
-  });
+  run_ranks(
+      n,
+      [&](Collective& coll) {
+        DataParallelSync dp(coll, ex, shared ? GradientExchange::Auto : GradientExchange::Allreduce);
+        TrainSeams seams;
+        seams.sync = &dp;
+        TrainResult r = train(c, o, seams);
+        if (coll.rank() == 0) out = std::move(r);
+      },
+      shared);
   return out;
 }
 
@@ -327,4 +358,72 @@ TEST_CASE("linear learning-rate scaling ramps over the warm-up and depends on th
   CHECK(s.factor(5, 80) == Approx(2.5));
   CHECK(s.factor(10, 80) == 4.0);
   CHECK(s.factor(1000, 20) == 1.0);
+}
+
+TEST_CASE("ranks that share one copy of the parameters follow 1 process, with SGD, Adam and tied weights", "[dist][train]") {
+  test::TempDir d;
+  const Corpus c = small_corpus(d);
+  struct Case {
+    const char* tag;
+    OptimizerKind kind;
+    bool tied;
+    int ranks;
+  };
+  // 3 ranks: slices that do not fall on tensor or embedding-row boundaries
+  for (const Case& k : {Case{"sgd", OptimizerKind::Sgd, false, 2}, Case{"sgd3", OptimizerKind::Sgd, false, 3},
+                        Case{"adam", OptimizerKind::Adam, false, 2}, Case{"tied", OptimizerKind::Sgd, true, 2},
+                        Case{"adamw3", OptimizerKind::AdamW, false, 3}}) {
+    TrainOptions o = options(d, std::string(k.tag) + "-one");
+    o.batch = 12, o.optim.kind = k.kind, o.model.tied = k.tied;
+    if (k.kind != OptimizerKind::Sgd) o.lr = 0.005, o.optim.weight_decay = 0.01;
+    const TrainResult one = train_ranks(1, c, o);
+    o.save = d.file(std::string(k.tag) + "-shared.safetensors");
+    const TrainResult shared = train_ranks(k.ranks, c, o, EmbeddingExchange::Sparse, /*shared=*/true);
+    const double gap = weight_gap(load_checkpoint(default_resume_path(d.file(std::string(k.tag) + "-one.safetensors"))),
+                                  load_checkpoint(default_resume_path(o.save)));
+    INFO(k.tag << ", " << k.ranks << " ranks: relative weight gap after 50 batches: " << gap);
+    CHECK(gap < 1e-5);
+    REQUIRE(one.partial_epoch);
+    REQUIRE(shared.partial_epoch);
+    CHECK(same_digits(one.partial_epoch->valid_ppl, shared.partial_epoch->valid_ppl, 4));
+    CHECK(same_digits(one.test_ppl, shared.test_ppl, 4));
+    CHECK(shared.data_parallel["gradient_exchange"] == "shared memory");
+    CHECK(shared.data_parallel["allreduce_bytes_per_step"].get<double>() == 0.0);
+  }
+}
+
+TEST_CASE("a run that shared memory resumes with another process count, Adam's moments included", "[dist][train]") {
+  test::TempDir d;
+  const Corpus c = small_corpus(d);
+  TrainOptions full = options(d, "full");
+  full.max_batches = 40, full.optim.kind = OptimizerKind::Adam, full.lr = 0.005;
+  train_ranks(1, c, full);
+  for (int first : {1, 2}) {
+    const std::string name = "half" + std::to_string(first);
+    TrainOptions p = full;
+    p.save = d.file(name + ".safetensors"), p.max_batches = 20;
+    train_ranks(first, c, p, EmbeddingExchange::Sparse, /*shared=*/true);
+    TrainOptions q = p;
+    apply_resume_settings(default_resume_path(p.save), q);
+    train_ranks(3 - first, c, q, EmbeddingExchange::Sparse, /*shared=*/true);  // 1 -> 2 ranks, 2 -> 1
+    const double gap = weight_gap(load_checkpoint(default_resume_path(full.save)),
+                                  load_checkpoint(default_resume_path(q.save)));
+    INFO(first << " -> " << 3 - first << " ranks: relative weight gap " << gap);
+    CHECK(gap < 1e-5);
+  }
+}
+
+TEST_CASE("a buffer moved to memory it does not own keeps its contents and size, and refuses to resize", "[dist]") {
+  AlignedBuffer<float> b(5);
+  for (std::size_t i = 0; i < 5; ++i) b[i] = float(i) + 0.5f;
+  AlignedBuffer<float> home(8);
+  b.move_to(home.data());
+  CHECK_FALSE(b.owned());
+  CHECK(b.data() == home.data());
+  CHECK(home[4] == 4.5f);
+  b.resize(5);  // the same size: nothing to do
+  CHECK_THROWS_AS(b.resize(6), std::logic_error);
+  AlignedBuffer<float> copy = b;  // a copy owns its memory
+  CHECK(copy.owned());
+  CHECK(copy[4] == 4.5f);
 }

@@ -1,0 +1,75 @@
+// SharedUpdate: data-parallel processes on one machine with one copy of the parameters (issue
+// "Scale out"; measured in docs/scaling.md). Two processes on two cores that each hold the
+// parameters, send their whole gradient through MPI and each run the optimizer over all of it
+// repeat work that one process with two threads splits between its threads: the exchange and a
+// second optimizer cost the seed-size model 15 ms of a 120 ms step here. So when every process of
+// the run is on this machine, they keep in memory they share (NodeMemory: MPI-3 shared windows):
+//   - one copy of the parameters and of Adam's moments, which every process reads;
+//   - one gradient slot per process, which its own backward writes (model.grads is a view of it);
+// and after backward:
+//   1. process r sums slice r of every slot, in slot order (so the bits do not depend on which
+//      process adds them), into slot 0, and the squares of its slice; the processes' squares,
+//      added in process order, are the whole gradient's squared norm (clipping uses it);
+//   2. process r updates slice r of the parameters (and moments); after a barrier every process
+//      reads the new parameters.
+// The embedding's gradient (untied, no weight transform) is non-zero only in the rows of the
+// window's words: each process publishes its distinct input ids (note_inputs) and step 1 sums just
+// the rows some process touched (the others are zero in every slot, so neither the sum nor the norm
+// changes), and with plain SGD without weight decay step 2 updates just those rows too (p - lr * 0
+// is p). The gradient never travels and each of N processes runs 1/N of the optimizer. N processes still
+// follow one process with B columns up to the order of float sums (the slot sum, the norm's
+// partial sums), as over MPI's allreduce. Across machines (node_memory() is null) the gradient
+// goes through DataParallelSync's allreduce instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/collective.hpp"
+#include "core/threads.hpp"
+#include "model/lstm_lm.hpp"
+#include "train/gradient_sync.hpp"
+#include "train/optim.hpp"
+
+namespace wordlm {
+
+class SharedUpdate {
+ public:
+  // Collective over the machine's processes, once they hold the same parameters and optimizer
+  // state: moves model.params, model.grads (this process's slot) and the optimizer's moments into
+  // memory from `mem`; the model and the optimizer then use it until the run ends.
+  SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt);
+  // Before step(): this window's input ids (the embedding rows whose gradient may be non-zero),
+  // when the embedding's gradient is sparse (SyncStep), else the whole table is summed.
+  void note_inputs(const SyncStep& step);
+  // Collective, after every process's backward: sums the gradients, clips by the norm of the sum
+  // and updates the parameters; returns that norm before clipping (the same on every process).
+  double step(float lr, double clip, ThreadPool& pool);
+
+  double reduce_seconds() const noexcept { return reduce_seconds_; }  // step 1 (with its barrier wait)
+  double update_seconds() const noexcept { return update_seconds_; }  // step 2 (with its barrier wait)
+
+ private:
+  NodeMemory& mem_;
+  LstmLM<float>& model_;
+  Optimizer& opt_;
+  std::size_t n_, stride_;  // floats of the gradient; of a slot (a multiple of 16)
+  float* params_;           // (n)
+  float* slots_;            // (processes, stride): slot p is process p's gradient
+  double* squares_;         // (processes): each process's part of the squared norm
+  std::int64_t i0_, i1_;    // this process's slice of the flat parameters
+  std::vector<double> partial_;  // per thread of this process
+  // the embedding table [emb0_, emb1_) of the flat buffers, rows of width_ floats
+  std::size_t emb0_ = 0, emb1_ = 0;
+  std::int64_t width_ = 0, vocab_ = 0;
+  std::int32_t* ids_ = nullptr;  // (processes, 1 + vocab): a count, then that many distinct ids (-1: all rows)
+  std::vector<std::uint8_t> mark_;     // (vocab) rows some process touched
+  std::vector<std::int64_t> rows_;     // those rows within this process's slice, ascending
+  bool sparse_ = false;                // this step: only rows_ of the table are summed
+  template <class F>
+  void for_segments(std::int64_t a, std::int64_t b, bool rows_only, F&& f) const;
+  double reduce_seconds_ = 0, update_seconds_ = 0;
+};
+
+}  // namespace wordlm
