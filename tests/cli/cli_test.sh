@@ -50,7 +50,7 @@ usage)
              "--threads 100000" "--optimizer rmsprop" "--preset huge" "--model GRU" "--max-vocab -1" \
              "--vocab-from both" "--lr-scaling quadratic" "--warmup-steps 5" "--lr-base-batch 4" \
              "--lr-scaling linear --lr-base-batch 0" "--lr-scaling linear --warmup-steps -1" \
-             "--embedding-exchange all" "--threads -1" "--seed -1" "--seed 18446744073709551616" \
+             "--embedding-exchange all" "--gradient-exchange shm" "--threads -1" "--seed -1" "--seed 18446744073709551616" \
              "--weight-decay nan" "--weight-decay -1"; do
     # shellcheck disable=SC2086
     expect 64 "" -- "$BIN/lm-train" --data "$T/syn" $bad --save "$T/x.safetensors"
