@@ -55,7 +55,10 @@ def bench_corpus(data, tmp):
 def run(a, env, data, model, setting):
     args, batches = MODELS[model]
     save = os.path.join(a.tmp, "bench-dist.safetensors")
-    cmd = [os.path.join(a.build, "lm-train"), "--data", data, *args, "--max-batches", str(batches), "--save", save,
+    build = a.build
+    if setting.startswith("base "):  # the same setting from the --baseline build
+        build, setting = a.baseline, setting[len("base "):]
+    cmd = [os.path.join(build, "lm-train"), "--data", data, *args, "--max-batches", str(batches), "--save", save,
            "-q", "--report", "-", "-t", "2" if setting == "1p x 2t" else "1"]
     if setting.startswith("2r"):
         cmd = ["mpirun", "-np", "2", "--bind-to", "core", "--mca", "btl", "self,vader"] + cmd
@@ -142,6 +145,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of: " + ", ".join(SETTINGS))
     ap.add_argument("--tmp", default="/tmp")
+    ap.add_argument("--baseline", help="another build folder (e.g. of the commit before a change): its "
+                    "'2r x 1t shared' runs as a setting of its own, interleaved with the rest")
     ap.add_argument("--json", help="write every sample here")
     ap.add_argument("--project", help="print the on-paper table from a --json file of an earlier run")
     a = ap.parse_args()
@@ -155,6 +160,8 @@ def main():
     data = bench_corpus(a.data, a.tmp)
     models = a.models.split(",")
     settings = [s for s in SETTINGS if s in a.settings.split(",") or s in ("1p x 2t", "2r x 1t sparse")]
+    if a.baseline:
+        settings += [s for s in ("2r x 1t shared",) if s not in settings] + ["base 2r x 1t shared"]
     if unknown := set(a.settings.split(",")) - set(SETTINGS):
         sys.exit(f"bench_dist: unknown settings {sorted(unknown)} (known: {', '.join(SETTINGS)})")
     samples = {(m, s): [] for m in models for s in settings}
@@ -192,8 +199,15 @@ def main():
                   f"{fmt(med(x, 'compute_ms'))} | {fmt(med(x, 'wait_ms'))} | {fmt(med(x, 'exchange_ms'))} | {ab:.2f} | "
                   + (f"{eb:.0f} ({rows:.0f}) |" if s.endswith("sparse") else "- |"))
     print()
+    if a.baseline:
+        for m in models:
+            new = [v["tokens_per_sec"] for v in samples[(m, "2r x 1t shared")]]
+            old = [v["tokens_per_sec"] for v in samples[(m, "base 2r x 1t shared")]]
+            ratios = [n / o for n, o in zip(new, old)]
+            print(f"{m}: 2r x 1t shared, this build / --baseline = {statistics.median(new) / statistics.median(old):.3f} "
+                  f"(per round {min(ratios):.3f}..{max(ratios):.3f})")
     for m in models:
-        for s in (s for s in settings if s.startswith("2r x 1t") and s != "2r x 1t dense"):
+        for s in (s for s in settings if "2r x 1t" in s and s != "2r x 1t dense"):
             two = [v["tokens_per_sec"] for v in samples[(m, s)]]
             one = [v["tokens_per_sec"] for v in samples[(m, "1p x 2t")]]
             ratios = [t / o for t, o in zip(two, one)]

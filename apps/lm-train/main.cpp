@@ -179,17 +179,14 @@ int main(int argc, char** argv) {
     cli::log_info(fmt::format("model: {} | {} parameters | optimizer {} lr {} clip {} | batch {} bptt {} | {} threads",
                               o.model.describe(), param_count(o.model), optimizer_name(o.optim.kind), o.lr, o.clip,
                               o.batch, o.bptt, o.threads));
-    if (ranks.size() > 1 && o.batch % ranks.size() == 0) {  // (else train() says why not)
-      const std::string emb = o.model.tied                  ? "dense (tied weights)"
-                              : o.qat.on && o.qat.embedding ? "dense (quantization-aware embedding)"
-                                                            : exchange;
-      const bool shm = ranks.node_memory() && gradient_exchange == "auto";
-      cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | {} | {}",
-                                ranks.size(), o.threads, o.batch / ranks.size(), o.batch,
-                                shm ? "one machine: parameters and gradients in shared memory"
-                                    : "gradient allreduce, embedding exchange " + emb,
+    if (ranks.size() > 1 && o.batch % ranks.size() == 0)  // (else train() says why not; the trainer logs the exchange)
+      cli::log_info(fmt::format("data-parallel: {} processes x {} threads, {} of the {} columns each | gradient exchange {} "
+                                "| embedding exchange {} | {}",
+                                ranks.size(), o.threads, o.batch / ranks.size(), o.batch, gradient_exchange,
+                                o.model.tied                        ? "dense (tied weights)"
+                                : o.qat.on && o.qat.embedding       ? "dense (quantization-aware embedding)"
+                                                                    : exchange,
                                 session.mpi_version()));
-    }
     o.stop = &cli::install_stop_handler(/*also_usr1=*/true);
     o.log = [](const std::string& s) { cli::log_info(s); };
     o.progress = [](const TrainProgress& p) {

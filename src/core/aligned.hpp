@@ -65,10 +65,10 @@ class AlignedBuffer {
     std::swap(owned_, o.owned_);
   }
   // Copies the contents to `to` (size() Ts, 64-byte aligned, outliving this buffer and every
-  // view of it), frees its own memory and from then on uses `to`.
-  void move_to(T* to) {
+  // view of it) unless !copy (`to` already holds them), frees its own memory and from then on uses `to`.
+  void move_to(T* to, bool copy = true) {
     if (to == p_) return;
-    if (n_) std::memcpy(static_cast<void*>(to), p_, n_ * sizeof(T));
+    if (copy && n_) std::memcpy(static_cast<void*>(to), p_, n_ * sizeof(T));
     if (owned_) std::free(p_);
     p_ = to;
     owned_ = false;

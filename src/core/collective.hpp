@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ class NodeMemory {
   // Collective: returns once every process of the machine has called it; what any of them wrote
   // to the memory before is visible to all after.
   virtual void barrier() = 0;
+  // Bytes that allocate() can still get (where the MPI library keeps its shared segments: /dev/shm,
+  // which containers often keep small; SIZE_MAX when unknown). The same on every process.
+  virtual std::size_t available_bytes() const { return SIZE_MAX; }
 };
 
 class Collective {

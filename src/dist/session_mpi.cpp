@@ -12,6 +12,7 @@
 // When every process of the run is on this machine, node_memory() offers MPI-3 shared windows, in
 // which lm-train keeps one copy of the parameters (train/shared_update.hpp).
 #include <mpi.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <climits>
@@ -65,6 +66,13 @@ class MpiNodeMemory : public NodeMemory {
     if (rank_ == 0) std::memset(static_cast<void*>(p), 0, sizeof(float) * n);
     barrier();
     return p;
+  }
+  // Open MPI's osc/sm backs the windows with files in /dev/shm (seen: /dev/shm/osc_sm.*); a
+  // window larger than its free space would fail with SIGBUS on first touch, so the caller asks.
+  std::size_t available_bytes() const override {
+    struct statvfs fs {};
+    if (statvfs("/dev/shm", &fs) != 0) return SIZE_MAX;
+    return static_cast<std::size_t>(fs.f_bavail) * static_cast<std::size_t>(fs.f_frsize);
   }
   void barrier() override {
     for (MPI_Win w : wins_) MPI_Win_sync(w);

@@ -277,8 +277,10 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
   if (packed_) kernels::reserve_f32(dec_wt_, H, V), kernels::reserve_f32(top_t_, H, M);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
-    auto [g0, g1] = team.share(static_cast<std::int64_t>(grads.size()), 16);
-    std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
+    if (!grads_arrive_zeroed_) {
+      auto [g0, g1] = team.share(static_cast<std::int64_t>(grads.size()), 16);
+      std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
+    }
     if (packed_) {
       pack_panels(weights(spec(ParamRole::DecoderWeight)), 1, H, dec_wt_, team);
       pack_panels(top_.data(), 1, H, top_t_, team);

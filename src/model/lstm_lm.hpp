@@ -66,6 +66,10 @@ class LstmLM {
   // gradients add up to the whole batch's. batch 0 (the default): the model runs the whole batch.
   void set_column_slice(std::int64_t col0, std::int64_t batch) noexcept { slice_col0_ = col0, slice_batch_ = batch; }
 
+  // backward() begins by zeroing grads. A caller that hands it zeroed grads every time may turn
+  // that off (train/shared_update.hpp zeroes what it has read, while the lines are in cache).
+  void set_grads_arrive_zeroed(bool yes) noexcept { grads_arrive_zeroed_ = yes; }
+
   // The logits (steps*B, V) of the last forward().
   const T* logits() const noexcept { return logits_.data(); }
 
@@ -103,6 +107,7 @@ class LstmLM {
   // the window in flight (set by forward, read by its phases and by backward)
   std::int64_t steps_ = 0, batch_ = 0;
   std::int64_t slice_col0_ = 0, slice_batch_ = 0;  // set_column_slice (0: the whole batch)
+  bool grads_arrive_zeroed_ = false;                // set_grads_arrive_zeroed
   std::uint64_t dropout_key_ = 0;
   bool drop_ = false;
   bool fq_act_ = false;  // the transform fake-quantizes the products' inputs too (QAT)

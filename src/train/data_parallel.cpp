@@ -35,8 +35,21 @@ DataParallelSync::~DataParallelSync() = default;
 bool DataParallelSync::attach(LstmLM<float>& model, Optimizer& opt) {
   NodeMemory* mem = gradients_ == GradientExchange::Auto ? c_.node_memory() : nullptr;
   if (!mem) return false;
+  const std::size_t need = SharedUpdate::bytes_needed(model, opt, mem->size()), have = mem->available_bytes();
+  if (c_.bit_or(have < need + need / 8 ? 1 : 0)) {  // all decide alike
+    not_shared_ = fmt::format("gradients: allreduce, since the machine's shared memory (/dev/shm) has {:.0f} MB free "
+                              "and sharing the parameters needs {:.0f} MB (a container may need --shm-size)",
+                              double(have) / 1e6, double(need) / 1e6);
+    return false;
+  }
   shared_ = std::make_unique<SharedUpdate>(*mem, model, opt);
   return true;
+}
+
+std::string DataParallelSync::describe() const {
+  if (shared_) return "gradients: one copy of the parameters in this machine's shared memory, each process sums and updates its share";
+  if (!not_shared_.empty()) return not_shared_;
+  return fmt::format("gradients: allreduce, embedding exchange {}", exchange_name(exchange_));
 }
 
 double DataParallelSync::update(float lr, double clip, ThreadPool& pool) {

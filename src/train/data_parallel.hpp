@@ -14,7 +14,8 @@
 //     parameters and read each other's gradients in place (train/shared_update.hpp).
 // N processes with B/N columns each thus follow the trajectory of one process with B columns, up
 // to the order of float sums. Every process adds the same numbers in the same order, so their
-// parameters stay bit-identical (check_same() verifies it at epoch ends).
+// parameters stay bit-identical (check_same() verifies it at epoch ends; with shared memory they
+// are one copy, and the check cannot fail).
 //
 // The helpers below move what is per column between the whole batch and one process's share:
 // the hidden state of a resume checkpoint, and the columns of an evaluation.
@@ -50,6 +51,7 @@ class DataParallelSync : public GradientSync {
   Collective& collective() override { return c_; }
   double synchronize(float* grads, std::size_t n, double loss, const SyncStep& step, ThreadPool& pool) override;
   bool attach(LstmLM<float>& model, Optimizer& opt) override;
+  std::string describe() const override;
   double update(float lr, double clip, ThreadPool& pool) override;
   // per step: time waiting for the other processes and in the exchange, bytes this process sent,
   // rows of the embedding exchanged (every process's)
@@ -64,6 +66,7 @@ class DataParallelSync : public GradientSync {
   EmbeddingExchange exchange_;
   GradientExchange gradients_;
   std::unique_ptr<SharedUpdate> shared_;  // after attach() on one machine
+  std::string not_shared_;                // why not, when the machine's shared memory is too small
   std::vector<std::int32_t> ids_;  // this step's distinct input ids, sorted
   std::vector<float> mine_, all_;  // [ids as bits | rows] of this process / of all, in rank order
   std::vector<std::uint64_t> counts_;

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/collective.hpp"
 #include "core/error.hpp"
@@ -63,6 +64,8 @@ class GradientSync {
     (void)model, (void)opt;
     return false;
   }
+  // How the gradient is combined, for the log ("" when there is nothing to say).
+  virtual std::string describe() const { return ""; }
   virtual double update(float lr, double clip, ThreadPool& pool) {
     (void)lr, (void)clip, (void)pool;
     throw_internal("GradientSync::update() without attach()");

@@ -22,19 +22,34 @@ SharedUpdate::SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt
   emb0_ = emb.offset, emb1_ = emb.offset + static_cast<std::size_t>(vocab_ * width_);
   ids_ = reinterpret_cast<std::int32_t*>(mem_.allocate(P * static_cast<std::size_t>(1 + vocab_)));
   mark_.assign(static_cast<std::size_t>(vocab_), 0);
-  // the processes hold the same values (the run's start broadcast them): the first one copies
+  // the processes hold the same values (the run's start broadcast them): the first one copies,
+  // the others only switch to the copy (slots start zeroed; backward zeroes its slot anyway)
   if (me == 0) std::memcpy(params_, model.params.data(), sizeof(float) * n_);
-  mem_.barrier();
-  model.params.move_to(params_);
-  model.grads.move_to(slots_ + me * stride_);
   for (AlignedBuffer<float>* b : {&opt.exp_avg(), &opt.exp_avg_sq()})
     if (!b->empty()) {
-      float* shared = mem_.allocate(n_);
+      float* shared = mem_.allocate(n_);  // (a barrier)
       if (me == 0) std::memcpy(shared, b->data(), sizeof(float) * n_);
-      mem_.barrier();
-      b->move_to(shared);
+      moments_.push_back({b, shared});
     }
-  std::tie(i0_, i1_) = split_range(static_cast<std::int64_t>(n_), mem_.rank(), mem_.size(), 16);
+  mem_.barrier();
+  model.params.move_to(params_, false);
+  model.grads.move_to(slots_ + me * stride_, false);
+  model.set_grads_arrive_zeroed(true);  // the slots start zeroed, and step() zeroes what it reads
+  for (auto& [b, shared] : moments_) b->move_to(shared, false);
+  // this process's share outside the table: an equal part of the dense floats, mapped back to flat
+  const auto table = static_cast<std::int64_t>(emb1_ - emb0_), e0 = static_cast<std::int64_t>(emb0_);
+  auto [d0, d1] = split_range(static_cast<std::int64_t>(n_) - table, mem_.rank(), mem_.size(), 16);
+  if (d0 < e0) dense_.push_back({d0, std::min(d1, e0)});
+  if (d1 > e0) dense_.push_back({std::max(d0, e0) + table, d1 + table});
+  std::tie(v0_, v1_) = split_range(vocab_, mem_.rank(), mem_.size());
+}
+
+std::size_t SharedUpdate::bytes_needed(const LstmLM<float>& model, const Optimizer& opt, int processes) {
+  const std::size_t n = model.params.size(), P = static_cast<std::size_t>(processes);
+  const std::size_t V = static_cast<std::size_t>(model.spec(ParamRole::Embedding).shape[0]);
+  const std::size_t moments = opt.exp_avg().empty() ? 0 : 2;
+  const std::size_t floats = n + (n + 15) / 16 * 16 * P + 2 * P + P * (1 + V) + moments * n;
+  return sizeof(float) * floats + 64 * (4 + moments);
 }
 
 void SharedUpdate::note_inputs(const SyncStep& step) {
@@ -54,58 +69,63 @@ void SharedUpdate::note_inputs(const SyncStep& step) {
   mine[0] = u;
 }
 
-// Calls f(s0, s1) on the parts of [a, b) to process: all of it, or with rows_only everything but
-// the embedding rows no process touched, in ascending order.
 template <class F>
-void SharedUpdate::for_segments(std::int64_t a, std::int64_t b, bool rows_only, F&& f) const {
-  if (!rows_only) return f(a, b);
-  const auto e0 = static_cast<std::int64_t>(emb0_), e1 = static_cast<std::int64_t>(emb1_);
-  auto part = [&](std::int64_t s0, std::int64_t s1) {
-    s0 = std::max(s0, a), s1 = std::min(s1, b);
-    if (s0 < s1) f(s0, s1);
-  };
-  part(a, e0);
-  // rows_ is ascending: start at the first row that ends after a
-  auto it = std::upper_bound(rows_.begin(), rows_.end(), (a - e0) / width_ - 1);
-  for (; it != rows_.end() && e0 + *it * width_ < b; ++it) part(e0 + *it * width_, e0 + (*it + 1) * width_);
-  part(e1, b);
+void SharedUpdate::run_segments(const Segments& segs, ThreadPool& pool, F&& f) {
+  std::int64_t total = 0;
+  for (const auto& [s0, s1] : segs) total += s1 - s0;
+  pool.run([&](int tid, int nt) {
+    auto [a, b] = split_range(total, tid, nt, 16);  // this thread's floats of the concatenation
+    std::int64_t at = 0;
+    for (const auto& [s0, s1] : segs) {
+      const std::int64_t lo = std::max(a, at), hi = std::min(b, at + (s1 - s0));
+      if (lo < hi) f(tid, s0 + (lo - at), s0 + (hi - at));
+      at += s1 - s0;
+    }
+  });
 }
 
 double SharedUpdate::step(float lr, double clip, ThreadPool& pool) {
-  const std::int64_t P = mem_.size();
+  const std::int64_t P = mem_.size(), me = mem_.rank();
   Timer t;
   mem_.barrier();  // every slot complete, every process's ids published
   sparse_ = true;
-  rows_.clear();
-  for (std::int64_t p = 0; p < P && sparse_; ++p) {
-    const std::int32_t* list = ids_ + static_cast<std::size_t>(p) * static_cast<std::size_t>(1 + vocab_);
-    if (list[0] < 0) sparse_ = false;
-    for (std::int32_t k = 0; sparse_ && k < list[0]; ++k) {
-      const std::int32_t id = list[1 + k];
-      const auto r0 = static_cast<std::int64_t>(emb0_) + id * width_;
-      if (r0 + width_ > i0_ && r0 < i1_ && !mark_[static_cast<std::size_t>(id)]) mark_[static_cast<std::size_t>(id)] = 1, rows_.push_back(id);
-    }
-  }
-  for (std::int64_t id : rows_) mark_[static_cast<std::size_t>(id)] = 0;
-  std::sort(rows_.begin(), rows_.end());
-  partial_.assign(static_cast<std::size_t>(pool.size()), 0.0);
-  pool.run([&](int tid, int nt) {
-    auto [a, b] = split_range(i1_ - i0_, tid, nt, 16);
-    double sq = 0;
-    for_segments(i0_ + a, i0_ + b, sparse_, [&](std::int64_t s0, std::int64_t s1) {
-      float* sum = slots_ + s0;
-      for (std::int64_t p = 1; p < P; ++p) {
-        const float* g = slots_ + static_cast<std::size_t>(p) * stride_ + s0;
-        for (std::int64_t i = 0; i < s1 - s0; ++i) sum[i] += g[i];
+  for (std::int64_t p = 0; p < P; ++p)
+    if (ids_[static_cast<std::size_t>(p) * static_cast<std::size_t>(1 + vocab_)] < 0) sparse_ = false;
+  // the table rows this process sums: the touched ones with id = r mod P, or rows [v0, v1)
+  std::vector<std::int64_t> rows;
+  if (sparse_) {
+    for (std::int64_t p = 0; p < P; ++p) {
+      const std::int32_t* list = ids_ + static_cast<std::size_t>(p) * static_cast<std::size_t>(1 + vocab_);
+      for (std::int32_t k = 0; k < list[0]; ++k) {
+        const std::int32_t id = list[1 + k];
+        if (id % P == me && !mark_[static_cast<std::size_t>(id)]) mark_[static_cast<std::size_t>(id)] = 1, rows.push_back(id);
       }
-      sq += Optimizer::squared_sum(sum, 0, s1 - s0);
-    });
-    partial_[static_cast<std::size_t>(tid)] = sq;
+    }
+    for (std::int64_t id : rows) mark_[static_cast<std::size_t>(id)] = 0;
+    std::sort(rows.begin(), rows.end());
+  }
+  const auto e0 = static_cast<std::int64_t>(emb0_);
+  auto table_rows = [&](Segments& segs, bool touched_only) {
+    if (touched_only)
+      for (std::int64_t id : rows) segs.push_back({e0 + id * width_, e0 + (id + 1) * width_});
+    else if (v0_ < v1_)
+      segs.push_back({e0 + v0_ * width_, e0 + v1_ * width_});
+  };
+  sum_ = dense_;
+  table_rows(sum_, sparse_);
+  partial_.assign(static_cast<std::size_t>(pool.size()), 0.0);
+  run_segments(sum_, pool, [&](int tid, std::int64_t s0, std::int64_t s1) {
+    float* sum = slots_ + s0;
+    for (std::int64_t p = 1; p < P; ++p) {  // and zero the other slots for their next backward
+      float* g = slots_ + static_cast<std::size_t>(p) * stride_ + s0;
+      for (std::int64_t i = 0; i < s1 - s0; ++i) sum[i] += g[i], g[i] = 0.0f;
+    }
+    partial_[static_cast<std::size_t>(tid)] += Optimizer::squared_sum(sum, 0, s1 - s0);
   });
   double mine = 0;
   for (double s : partial_) mine += s;
-  squares_[mem_.rank()] = mine;
-  mem_.barrier();  // every process's squares
+  squares_[me] = mine;
+  mem_.barrier();  // every process's squares and sums
   double total = 0;
   for (std::int64_t p = 0; p < P; ++p) total += squares_[p];
   const double norm = std::sqrt(total);
@@ -114,14 +134,21 @@ double SharedUpdate::step(float lr, double clip, ThreadPool& pool) {
   opt_.begin_step();
   const float coef = clip_coefficient(norm, clip);
   // zero-gradient rows stay as they are under plain SGD (p - lr * (0 * coef) == p); not under
-  // weight decay or Adam's moments
+  // weight decay or Adam's moments: then this process updates its rows [v0, v1), whose sums
+  // other processes may have made (the barrier above orders them)
   const bool rows_only = sparse_ && opt_.config().kind == OptimizerKind::Sgd && opt_.config().weight_decay == 0;
-  pool.run([&](int tid, int nt) {
-    auto [a, b] = split_range(i1_ - i0_, tid, nt, 16);
-    for_segments(i0_ + a, i0_ + b, rows_only,
-                 [&](std::int64_t s0, std::int64_t s1) { opt_.update(params_, slots_, lr, coef, s0, s1); });
+  update_ = dense_;
+  table_rows(update_, rows_only);
+  // then slot 0 is zeroed for its next backward, piece by piece while the piece is in cache; the
+  // updated ranges cover every range a process summed into slot 0
+  run_segments(update_, pool, [&](int, std::int64_t s0, std::int64_t s1) {
+    for (std::int64_t c0 = s0; c0 < s1; c0 += 4096) {
+      const std::int64_t c1 = std::min(s1, c0 + 4096);
+      opt_.update(params_, slots_, lr, coef, c0, c1);
+      std::memset(static_cast<void*>(slots_ + c0), 0, sizeof(float) * static_cast<std::size_t>(c1 - c0));
+    }
   });
-  mem_.barrier();  // every slice updated before anyone's next forward
+  mem_.barrier();  // every share updated before anyone's next forward
   update_seconds_ += t.seconds();
   return norm;
 }

@@ -7,11 +7,18 @@
 //   - one copy of the parameters and of Adam's moments, which every process reads;
 //   - one gradient slot per process, which its own backward writes (model.grads is a view of it);
 // and after backward:
-//   1. process r sums slice r of every slot, in slot order (so the bits do not depend on which
-//      process adds them), into slot 0, and the squares of its slice; the processes' squares,
+//   1. process r sums its share of every slot, in slot order (so the bits do not depend on which
+//      process adds them), into slot 0, and the squares of its share; the processes' squares,
 //      added in process order, are the whole gradient's squared norm (clipping uses it);
-//   2. process r updates slice r of the parameters (and moments); after a barrier every process
-//      reads the new parameters.
+//   2. process r updates its share of the parameters (and moments); after a barrier every
+//      process reads the new parameters.
+// Both passes zero what they have read of the slots (the sum the other slots, the update slot 0),
+// so the next backward finds its slot zeroed and skips its own memset of the whole gradient.
+// A process's share: an equal part of everything but the embedding table, and of the table's
+// rows, rows [rV/N, (r+1)V/N), or when only some rows are touched (below) the touched rows whose id
+// is r mod N (frequent words have small ids: a contiguous range would load process 0 most). The
+// table is kept out of the equal split because with sparse rows it costs little: measured here,
+// a plain split gave the process holding the table a fraction of the other's work and a wait.
 // The embedding's gradient (untied, no weight transform) is non-zero only in the rows of the
 // window's words: each process publishes its distinct input ids (note_inputs) and step 1 sums just
 // the rows some process touched (the others are zero in every slot, so neither the sum nor the norm
@@ -24,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/collective.hpp"
@@ -40,6 +48,9 @@ class SharedUpdate {
   // state: moves model.params, model.grads (this process's slot) and the optimizer's moments into
   // memory from `mem`; the model and the optimizer then use it until the run ends.
   SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt);
+  // Bytes of shared memory that makes for `processes` processes (blocks as allocated, 64 bytes of
+  // alignment each).
+  static std::size_t bytes_needed(const LstmLM<float>& model, const Optimizer& opt, int processes);
   // Before step(): this window's input ids (the embedding rows whose gradient may be non-zero),
   // when the embedding's gradient is sparse (SyncStep), else the whole table is summed.
   void note_inputs(const SyncStep& step);
@@ -58,17 +69,21 @@ class SharedUpdate {
   float* params_;           // (n)
   float* slots_;            // (processes, stride): slot p is process p's gradient
   double* squares_;         // (processes): each process's part of the squared norm
-  std::int64_t i0_, i1_;    // this process's slice of the flat parameters
+  std::vector<std::pair<std::int64_t, std::int64_t>> dense_;  // this process's share outside the table (flat ranges)
+  std::int64_t v0_ = 0, v1_ = 0;  // its rows of the table when all are summed or updated
   std::vector<double> partial_;  // per thread of this process
+  std::vector<std::pair<AlignedBuffer<float>*, float*>> moments_;  // the optimizer's buffers, their shared copies
   // the embedding table [emb0_, emb1_) of the flat buffers, rows of width_ floats
   std::size_t emb0_ = 0, emb1_ = 0;
   std::int64_t width_ = 0, vocab_ = 0;
   std::int32_t* ids_ = nullptr;  // (processes, 1 + vocab): a count, then that many distinct ids (-1: all rows)
   std::vector<std::uint8_t> mark_;     // (vocab) rows some process touched
-  std::vector<std::int64_t> rows_;     // those rows within this process's slice, ascending
-  bool sparse_ = false;                // this step: only rows_ of the table are summed
+  bool sparse_ = false;  // this step: only the touched rows of the table are summed
+  using Segments = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  Segments sum_, update_;  // this step's flat ranges to sum (step 1) and to update (step 2)
+  // f(tid, s0, s1) over segs, their floats split evenly over the pool's threads
   template <class F>
-  void for_segments(std::int64_t a, std::int64_t b, bool rows_only, F&& f) const;
+  static void run_segments(const Segments& segs, ThreadPool& pool, F&& f);
   double reduce_seconds_ = 0, update_seconds_ = 0;
 };
 

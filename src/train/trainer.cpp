@@ -84,9 +84,7 @@ class Trainer {
   EpochRecord epoch_record(const EvalResult& val) const;
   void add_curve_point(const char* kind, double loss, std::int64_t batches_done);
   std::string saved_note() const { return pos_.saved_val ? o_.save + " is intact" : "no model was saved"; }
-  void log(const std::string& s) const {
-    if (o_.log) o_.log(s);
-  }
+  void log(const std::string& s) const { if (o_.log && !s.empty()) o_.log(s); }
 
   const Corpus& corpus_;
   TrainOptions o_;
@@ -193,6 +191,7 @@ void Trainer::start_together() {
   for (AlignedBuffer<float>* b : {&optimizer_.exp_avg(), &optimizer_.exp_avg_sq()})
     if (!b->empty()) coll_.broadcast(b->data(), sizeof(float) * b->size(), 0);
   shared_ = sync_.attach(model_, optimizer_);  // one machine: one copy of the parameters from now on
+  log(sync_.describe());
 }
 
 // Fine-tuning (--init, e.g. --qat) starts from a trained model, so the start is the first
@@ -439,7 +438,8 @@ TrainResult Trainer::finish() {
     test = evaluate_share(eval_model(&saved), corpus_.test.ids);
   } else {  // rank 0 wrote the saved model: it reads it and sends the weights to the others
     if (writer()) load_model_params(model_, load_checkpoint(o_.save));
-    coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
+    if (shared_) coll_.node_memory()->barrier();  // one copy of the parameters: rank 0's load is everyone's
+    else coll_.broadcast(model_.params.data(), sizeof(float) * model_.params.size(), 0);
     test = evaluate_share(eval_model(nullptr), corpus_.test.ids);
   }
   const std::string eq(89, '=');

@@ -17,6 +17,8 @@ signal       SIGUSR1 to mpirun (which forwards it to every rank): a graceful sto
 corpus       one rank cannot read its corpus: every rank stops with that rank's message, exit 66;
              ranks that read different corpora: exit 65 on every rank.
 usage        a batch size the ranks do not divide: exit 64 and the message from every rank.
+shm          a /dev/shm too small for the shared parameters: the allreduce is used, and the log says
+             why (root only: a small tmpfs in a private mount namespace; else skipped, 77).
 nompi        (a build without MPI) mpirun -np 2 lm-train refuses with exit 64.
 
 Every run has a time limit; mpirun is started in its own session and, whatever happens, every
@@ -25,6 +27,8 @@ Runs as root set OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); traffic stays on this machine
 """
 import json
 import os
+import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -227,7 +231,8 @@ def equivalence(tmp):
               dp["embedding_exchange"] == ("sparse" if exchange == "allreduce" else "shared memory"),
               f"{what}: the report records 2 ranks and how they exchanged ({dp['gradient_exchange']})")
         check(out.count("| End of training") == 1, f"{what}: rank 0 alone logs")
-        check(("parameters and gradients in shared memory" in out) == (exchange == "auto"),
+        check(("one copy of the parameters in this machine's shared memory" in out) == (exchange == "auto") and
+              ("gradients: allreduce" in out) == (exchange == "allreduce"),
               f"{what}: the log says how the gradient is exchanged")
 
 
@@ -355,8 +360,32 @@ def nompi(tmp):
     check(not os.path.exists(save), "nothing was written")
 
 
+def shm(tmp):
+    """/dev/shm smaller than the shared parameters need (a container's default is 64 MB): the ranks
+    say so and use the allreduce instead of dying of SIGBUS. Needs root (a private tmpfs on
+    /dev/shm in a mount namespace); else skipped (77)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("skipped: needs root and unshare to mount a small /dev/shm")
+        sys.exit(77)
+    data = corpus(tmp)
+    save = os.path.join(tmp, "s.safetensors")
+    args = train_args(data, save, "--max-batches", "3", "-t", "1")
+    for flag in ("--emsize", "--nhid"):  # ~13 MB of parameters: sharing them needs ~40 MB
+        args[args.index(flag) + 1] = "400"
+    inner = " ".join(shlex.quote(a) for a in MPIRUN + ["-np", "2"] + args)
+    rc, out = run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=24m tmpfs /dev/shm || exit 77; exec {inner}"],
+                  os.path.join(tmp, "shm.log"), limit=120)
+    if rc == 77:
+        print("skipped: could not mount a tmpfs on /dev/shm here")
+        sys.exit(77)
+    check(rc == 0, f"2 ranks with a 24 MB /dev/shm train (exit {rc})")
+    check("gradients: allreduce, since the machine's shared memory (/dev/shm) has" in out,
+          "the log says the shared memory is too small and the allreduce is used")
+    check(rc == 0 and report(save)["data_parallel"]["gradient_exchange"] == "allreduce", "the report says allreduce")
+
+
 SECTIONS = {"equivalence": equivalence, "resume": resume, "kill": kill, "signal": signal_stop, "corpus": corpus_missing,
-            "usage": usage, "nompi": nompi}
+            "usage": usage, "shm": shm, "nompi": nompi}
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory(prefix="wordlm-mpi-") as tmp:

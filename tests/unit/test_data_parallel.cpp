@@ -367,21 +367,27 @@ TEST_CASE("ranks that share one copy of the parameters follow 1 process, with SG
     const char* tag;
     OptimizerKind kind;
     bool tied;
-    int ranks;
+    int ranks, threads;
+    std::int64_t emsize, nhid;
   };
-  // 3 ranks: slices that do not fall on tensor or embedding-row boundaries
-  for (const Case& k : {Case{"sgd", OptimizerKind::Sgd, false, 2}, Case{"sgd3", OptimizerKind::Sgd, false, 3},
-                        Case{"adam", OptimizerKind::Adam, false, 2}, Case{"tied", OptimizerKind::Sgd, true, 2},
-                        Case{"adamw3", OptimizerKind::AdamW, false, 3}}) {
+  // wide37: a 61 x 37 table that is 45% of the parameters, so that with 4 ranks x 2 threads the
+  // shares and the threads' parts begin and end inside the table and inside its rows (37 floats
+  // wide, not a multiple of the 16-float alignment)
+  for (const Case& k : {Case{"sgd", OptimizerKind::Sgd, false, 2, 1, 16, 16}, Case{"sgd3", OptimizerKind::Sgd, false, 3, 1, 16, 16},
+                        Case{"adam", OptimizerKind::Adam, false, 2, 1, 16, 16}, Case{"tied", OptimizerKind::Sgd, true, 2, 1, 16, 16},
+                        Case{"adamw3", OptimizerKind::AdamW, false, 3, 2, 16, 16},
+                        Case{"wide37", OptimizerKind::Sgd, false, 4, 2, 37, 8},
+                        Case{"wide37adam", OptimizerKind::Adam, false, 4, 2, 37, 8}}) {
     TrainOptions o = options(d, std::string(k.tag) + "-one");
-    o.batch = 12, o.optim.kind = k.kind, o.model.tied = k.tied;
+    o.batch = 12, o.optim.kind = k.kind, o.model.tied = k.tied, o.threads = k.threads;
+    o.model.emsize = k.emsize, o.model.nhid = k.nhid;
     if (k.kind != OptimizerKind::Sgd) o.lr = 0.005, o.optim.weight_decay = 0.01;
     const TrainResult one = train_ranks(1, c, o);
     o.save = d.file(std::string(k.tag) + "-shared.safetensors");
     const TrainResult shared = train_ranks(k.ranks, c, o, EmbeddingExchange::Sparse, /*shared=*/true);
     const double gap = weight_gap(load_checkpoint(default_resume_path(d.file(std::string(k.tag) + "-one.safetensors"))),
                                   load_checkpoint(default_resume_path(o.save)));
-    INFO(k.tag << ", " << k.ranks << " ranks: relative weight gap after 50 batches: " << gap);
+    INFO(k.tag << ", " << k.ranks << " ranks x " << k.threads << " threads: relative weight gap after 50 batches: " << gap);
     CHECK(gap < 1e-5);
     REQUIRE(one.partial_epoch);
     REQUIRE(shared.partial_epoch);
