@@ -190,7 +190,7 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
   if (prof_) prof_->start();
   packed_ = std::is_same_v<T, float> && nn::packed_linear();
   fq_act_ = std::is_same_v<T, float> && transform_ && transform_->quantizes_activations();
-  if (packed_) kernels::reserve_f32(dec_w_, V, H);
+  if (packed_ && !decoder_prepacked_) kernels::reserve_f32(dec_w_, V, H);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
     transform_weights(team);
@@ -198,7 +198,7 @@ double LstmLM<T>::forward(const std::int32_t* inputs, const std::int32_t* target
     const T* w_dec = weights(spec(ParamRole::DecoderWeight));
     if constexpr (std::is_same_v<T, float>) {
       if (packed_) {
-        pack_panels(w_dec, H, 1, dec_w_, team);
+        if (!decoder_prepacked_) pack_panels(w_dec, H, 1, dec_w_, team);
         mark(team, "decoder forward: pack weights");
         auto [g0, g1] = team.share(dec_w_.groups());
         nn::linear_forward_packed(logits_.data(), top_.data(), dec_w_, weights(spec(ParamRole::DecoderBias)), M, V, g0, g1);
@@ -274,7 +274,8 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
   WORDLM_CHECK(M > 0, "backward without a forward");
   const T grad_scale = T(1) / T(steps_ * (slice_batch_ ? slice_batch_ : batch_));  // 1 / (tokens of the whole batch)
   if (prof_) prof_->start();
-  if (packed_) kernels::reserve_f32(dec_wt_, H, V), kernels::reserve_f32(top_t_, H, M);
+  if (packed_ && !decoder_prepacked_) kernels::reserve_f32(dec_wt_, H, V);
+  if (packed_) kernels::reserve_f32(top_t_, H, M);
   pool.run([&](int tid, int nt) {
     const Team team{tid, nt, &pool};
     if (!grads_arrive_zeroed_) {
@@ -282,7 +283,7 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
       std::memset(static_cast<void*>(grads.data() + g0), 0, sizeof(T) * static_cast<std::size_t>(g1 - g0));
     }
     if (packed_) {
-      pack_panels(weights(spec(ParamRole::DecoderWeight)), 1, H, dec_wt_, team);
+      if (!decoder_prepacked_) pack_panels(weights(spec(ParamRole::DecoderWeight)), 1, H, dec_wt_, team);
       pack_panels(top_.data(), 1, H, top_t_, team);
     }
     if (prof_) {  // a barrier only when profiling, so the phase is the slower thread's (the next barrier covers it otherwise)
@@ -304,6 +305,34 @@ void LstmLM<T>::backward(const std::int32_t* inputs, const std::int32_t* targets
     backward_layers(inputs, team);
     transform_gradients(team);
   });
+}
+
+template <class T>
+bool LstmLM<T>::prepackable_decoder() const noexcept {
+  return std::is_same_v<T, float> && nn::packed_linear() && !transformed(spec(ParamRole::DecoderWeight));
+}
+
+template <class T>
+std::vector<AlignedBuffer<float>*> LstmLM<T>::decoder_pack_buffers() {
+  kernels::reserve_f32(dec_w_, cfg_.vocab_size, cfg_.nhid);
+  kernels::reserve_f32(dec_wt_, cfg_.nhid, cfg_.vocab_size);
+  return {&dec_w_.data, &dec_wt_.data};
+}
+
+template <class T>
+void LstmLM<T>::pack_decoder(std::int64_t part, std::int64_t parts, ThreadPool& pool) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float* w = weights(spec(ParamRole::DecoderWeight));
+    const std::int64_t H = cfg_.nhid;
+    pool.run([&](int tid, int nt) {
+      for (kernels::PackedF32* out : {&dec_w_, &dec_wt_}) {
+        auto [q0, q1] = split_range(out->Np / 16, static_cast<int>(part), static_cast<int>(parts));
+        auto [p0, p1] = split_range(q1 - q0, tid, nt);
+        const bool fwd = out == &dec_w_;  // (V, H) rows of W; else (H, V) rows of W^T
+        kernels::pack_f32_panels(w, fwd ? H : 1, fwd ? 1 : H, *out, q0 + p0, q0 + p1);
+      }
+    });
+  }
 }
 
 // Panels of `out` (reserved by the caller) split across the team; ends with a barrier.

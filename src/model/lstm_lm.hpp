@@ -70,6 +70,19 @@ class LstmLM {
   // that off (train/shared_update.hpp zeroes what it has read, while the lines are in cache).
   void set_grads_arrive_zeroed(bool yes) noexcept { grads_arrive_zeroed_ = yes; }
 
+  // The decoder's weight packed for the packed kernels, in the (V, H) layout of the forward and
+  // the (H, V) one of the input gradient: forward() and backward() pack both from the parameters
+  // every window. Data-parallel processes that share the parameters pack them once per step
+  // instead, each a part of the panels (train/shared_update.hpp): prepackable_decoder() says
+  // whether this model uses them (float, packed kernels, no weight transform on the decoder);
+  // decoder_pack_buffers() sizes them and returns their storage (to move into shared memory);
+  // pack_decoder() packs part `part` of `parts` of both from the parameters; after
+  // set_decoder_prepacked(true), forward() and backward() use them as they are.
+  bool prepackable_decoder() const noexcept;
+  std::vector<AlignedBuffer<float>*> decoder_pack_buffers();
+  void pack_decoder(std::int64_t part, std::int64_t parts, ThreadPool& pool);
+  void set_decoder_prepacked(bool yes) noexcept { decoder_prepacked_ = yes; }
+
   // The logits (steps*B, V) of the last forward().
   const T* logits() const noexcept { return logits_.data(); }
 
@@ -108,6 +121,7 @@ class LstmLM {
   std::int64_t steps_ = 0, batch_ = 0;
   std::int64_t slice_col0_ = 0, slice_batch_ = 0;  // set_column_slice (0: the whole batch)
   bool grads_arrive_zeroed_ = false;                // set_grads_arrive_zeroed
+  bool decoder_prepacked_ = false;                  // set_decoder_prepacked
   std::uint64_t dropout_key_ = 0;
   bool drop_ = false;
   bool fq_act_ = false;  // the transform fake-quantizes the products' inputs too (QAT)

@@ -35,6 +35,14 @@ SharedUpdate::SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt
   model.params.move_to(params_, false);
   model.grads.move_to(slots_ + me * stride_, false);
   model.set_grads_arrive_zeroed(true);  // the slots start zeroed, and step() zeroes what it reads
+  if (model.prepackable_decoder()) {  // the packed decoder: one shared copy, each process packs a part
+    for (AlignedBuffer<float>* b : model.decoder_pack_buffers()) b->move_to(mem_.allocate(b->size()), false);
+    ThreadPool solo(1);
+    model.pack_decoder(static_cast<std::int64_t>(me), static_cast<std::int64_t>(P), solo);
+    mem_.barrier();
+    model.set_decoder_prepacked(true);
+    prepacked_ = true;
+  }
   for (auto& [b, shared] : moments_) b->move_to(shared, false);
   // this process's share outside the table: an equal part of the dense floats, mapped back to flat
   const auto table = static_cast<std::int64_t>(emb1_ - emb0_), e0 = static_cast<std::int64_t>(emb0_);
@@ -48,8 +56,10 @@ std::size_t SharedUpdate::bytes_needed(const LstmLM<float>& model, const Optimiz
   const std::size_t n = model.params.size(), P = static_cast<std::size_t>(processes);
   const std::size_t V = static_cast<std::size_t>(model.spec(ParamRole::Embedding).shape[0]);
   const std::size_t moments = opt.exp_avg().empty() ? 0 : 2;
-  const std::size_t floats = n + (n + 15) / 16 * 16 * P + 2 * P + P * (1 + V) + moments * n;
-  return sizeof(float) * floats + 64 * (4 + moments);
+  const std::size_t H = static_cast<std::size_t>(model.config().nhid);
+  const std::size_t packs = model.prepackable_decoder() ? (V + 32) * H + (H + 32) * V : 0;  // padded to 32 rows
+  const std::size_t floats = n + (n + 15) / 16 * 16 * P + 2 * P + P * (1 + V) + moments * n + packs;
+  return sizeof(float) * floats + 64 * (6 + moments);
 }
 
 void SharedUpdate::note_inputs(const SyncStep& step) {
@@ -148,7 +158,11 @@ double SharedUpdate::step(float lr, double clip, ThreadPool& pool) {
       std::memset(static_cast<void*>(slots_ + c0), 0, sizeof(float) * static_cast<std::size_t>(c1 - c0));
     }
   });
-  mem_.barrier();  // every share updated before anyone's next forward
+  mem_.barrier();  // every share updated before anyone's next forward (and before packing)
+  if (prepacked_) {
+    model_.pack_decoder(me, P, pool);
+    mem_.barrier();
+  }
   update_seconds_ += t.seconds();
   return norm;
 }

@@ -12,6 +12,9 @@
 //      added in process order, are the whole gradient's squared norm (clipping uses it);
 //   2. process r updates its share of the parameters (and moments); after a barrier every
 //      process reads the new parameters.
+// With the packed kernels (AVX-512), the decoder's two packed layouts are shared too: after the
+// update each process packs its part of the panels, where each process packed all of them in its
+// forward and backward (LstmLM::pack_decoder).
 // Both passes zero what they have read of the slots (the sum the other slots, the update slot 0),
 // so the next backward finds its slot zeroed and skips its own memset of the whole gradient.
 // A process's share: an equal part of everything but the embedding table, and of the table's
@@ -79,6 +82,7 @@ class SharedUpdate {
   std::int32_t* ids_ = nullptr;  // (processes, 1 + vocab): a count, then that many distinct ids (-1: all rows)
   std::vector<std::uint8_t> mark_;     // (vocab) rows some process touched
   bool sparse_ = false;  // this step: only the touched rows of the table are summed
+  bool prepacked_ = false;  // the model's packed decoder is shared, packed here after each update
   using Segments = std::vector<std::pair<std::int64_t, std::int64_t>>;
   Segments sum_, update_;  // this step's flat ranges to sum (step 1) and to update (step 2)
   // f(tid, s0, s1) over segs, their floats split evenly over the pool's threads
