@@ -139,7 +139,7 @@ def med(samples, key):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="the corpus folder (required unless --project)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--models", default="small,medium,seed")
     ap.add_argument("--rounds", type=int, default=5)
@@ -154,6 +154,8 @@ def main():
         with open(a.project) as f:
             project(json.load(f)["projection_inputs"], a.models.split(","))
         return
+    if not a.data:
+        ap.error("--data is required")
     env = dict(os.environ)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
