@@ -143,6 +143,17 @@ int main(int argc, char** argv) {
         if (app.count("--dropout")) o.model.dropout = dropout;
       }
       if (!o.resume.empty()) {
+        // what the resume checkpoint restores (its hyperparameters, model and corpus options): the
+        // same flags given again are ignored, and said to be
+        std::string ignored;
+        for (const char* flag : {"--model", "--preset", "--emsize", "--nhid", "--nlayers", "--dropout", "--tied", "--lr",
+                                 "--clip", "--batch_size", "--eval-batch-size", "--bptt", "--seed", "--optimizer",
+                                 "--weight-decay", "--qat", "--bits", "--group", "--qat-embedding", "--qat-weights-only",
+                                 "--lr-scaling", "--lr-base-batch", "--warmup-steps", "--vocab-from", "--max-vocab",
+                                 "--lowercase"})
+          if (app.count(flag)) ignored += (ignored.empty() ? "" : ", ") + std::string(flag);
+        if (lead && !ignored.empty())
+          cli::log_warn("--resume continues the run with the settings it was started with; ignored: " + ignored);
         const std::int64_t epochs = o.epochs;
         const ResumedModel kept = apply_resume_settings(o.resume, o);
         o.epochs = epochs;

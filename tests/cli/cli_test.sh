@@ -202,6 +202,11 @@ PY
     && python3 -c "import json,os,sys; r=json.load(open(sys.argv[1])); sys.exit(os.path.realpath(r['save'])!=os.path.realpath(sys.argv[2]))" \
          "$T/rr.json" "$T/r0/m.safetensors" \
     || { echo "FAIL: resume from another folder saves beside the original model"; ls -A "$T/rs"; head -3 "$T/err"; fails=$((fails + 1)); }
+  # flags the resume checkpoint restores are ignored, with a warning that names them
+  expect 0 "ignored: --emsize, --lr" -- "$BIN/lm-train" --data "$T/syn" --resume "$T/r0/m.resume.safetensors" --epochs 3 \
+    --emsize 64 --lr 99 -t 1 --report "$T/rw.json"
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(r['config']['emsize'] != 8 or r['hyperparameters']['lr'] == 99)" \
+    "$T/rw.json" || { echo "FAIL: --resume keeps the run's emsize and lr"; fails=$((fails + 1)); }
   mv "$T/r0/m.safetensors" "$T/r0/gone.safetensors"
   expect 64 "is not at"       -- "$BIN/lm-train" --data "$T/syn" --resume "$T/r0/m.resume.safetensors" --epochs 3
   ;;
