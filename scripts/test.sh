@@ -28,6 +28,8 @@ for a in "$@"; do
 done
 
 scripts/setup.sh test
+# setup.sh installed the ONNX toolchain: the ONNX tests must run, not be skipped
+export WORDLM_REQUIRE_ORT=${WORDLM_REQUIRE_ORT:-1}
 jobs=${JOBS:-$(nproc)}
 label=(-LE slow)
 [ "$slow" = 1 ] && label=()

@@ -7,7 +7,8 @@
 # (scripts/ort_verify.py's criteria).
 # Negative controls: a graph with PyTorch's gate order left unpermuted must fail the fp32
 # check, a 4-bit file without --dequantize-4bit must be refused (64), an impossible tolerance
-# must fail (1). SKIPPED (exit 77, saying why) without python3-onnx/numpy, node or ORT.
+# must fail (1). SKIPPED (exit 77, saying why) without python3-onnx/numpy, node or ORT, unless
+# WORDLM_REQUIRE_ORT=1, which makes that a failure (1).
 # Mode "saturation" (ctest onnx_saturation, labels onnx and slow): ORT run by qemu-user on an
 # emulated CPU without VNNI (EPYC-Milan, $WORDLM_NO_VNNI_CPU), where the s8 graph must fail the
 # int8 criteria (saturation) and the u8 and s7 graphs must pass; skipped without qemu-x86_64.
@@ -17,9 +18,15 @@ bin=$1
 src=$2
 py=${WORDLM_PYTHON:-/usr/bin/python3}
 skip() { echo "SKIPPED: $*"; exit 77; }
-"$py" -c "import onnx, numpy" 2>/dev/null || skip "python3-onnx or python3-numpy is not installed (scripts/setup.sh test installs them)"
-command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/setup.sh test installs nodejs)"
-"$src/scripts/setup_ort.sh" --check 2>/dev/null || skip "ONNX Runtime (npm onnxruntime-node) is not installed: run scripts/setup_ort.sh"
+# WORDLM_REQUIRE_ORT=1 (scripts/test.sh sets it, after setup.sh has installed them): a missing
+# ONNX toolchain is a failure, not a skip, so that a broken install step cannot pass unnoticed
+need() {
+  if [ "${WORDLM_REQUIRE_ORT:-0}" = 1 ]; then echo "FAIL (WORDLM_REQUIRE_ORT=1): $*"; exit 1; fi
+  skip "$@"
+}
+"$py" -c "import onnx, numpy" 2>/dev/null || need "python3-onnx or python3-numpy is not installed (scripts/setup.sh test installs them)"
+command -v node >/dev/null 2>&1 || need "node is not installed (scripts/setup.sh test installs nodejs)"
+"$src/scripts/setup_ort.sh" --check 2>/dev/null || need "ONNX Runtime (npm onnxruntime-node) is not installed: run scripts/setup_ort.sh"
 [ -x "$bin/tests/wordlm_logits" ] || { echo "FAIL: $bin/tests/wordlm_logits was not built"; exit 1; }
 
 work=$(mktemp -d)
