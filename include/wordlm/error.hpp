@@ -17,6 +17,7 @@ enum class ErrorKind {
   CheckFailed,  // a requested threshold was not met (--max-ppl) -> 1
   Diverged,     // training produced NaN/Inf                    -> 3
   Interrupted,  // SIGINT/SIGTERM in a tool that cannot finish early -> 130
+  OutOfMemory,  // the system could not give the memory asked for -> 71 (EX_OSERR; not a bug)
 };
 
 int exit_code(ErrorKind kind) noexcept;

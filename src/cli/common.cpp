@@ -204,7 +204,7 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   } catch (const std::bad_alloc&) {
     progress_done();
     std::cerr << tool + ": error: out of memory (are the sizes asked for larger than this machine holds?)\n";
-    return 71;  // EX_OSERR: the system could not give what was asked; not a bug (70)
+    return exit_code(ErrorKind::OutOfMemory);
   } catch (const std::exception& e) {
     progress_done();
     std::cerr << tool + ": error: internal: " + e.what() + "\n";

@@ -14,6 +14,7 @@ int exit_code(ErrorKind kind) noexcept {
     case ErrorKind::CheckFailed: return 1;
     case ErrorKind::Diverged: return 3;
     case ErrorKind::Interrupted: return 130;
+    case ErrorKind::OutOfMemory: return 71;
   }
   return 70;
 }
@@ -29,6 +30,7 @@ const char* kind_name(ErrorKind kind) noexcept {
     case ErrorKind::CheckFailed: return "check failed";
     case ErrorKind::Diverged: return "diverged";
     case ErrorKind::Interrupted: return "interrupted";
+    case ErrorKind::OutOfMemory: return "out of memory";
   }
   return "error";
 }

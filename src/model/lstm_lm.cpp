@@ -321,27 +321,24 @@ std::vector<AlignedBuffer<float>*> LstmLM<T>::decoder_pack_buffers() {
 
 template <class T>
 void LstmLM<T>::pack_decoder(std::int64_t part, std::int64_t parts, ThreadPool& pool) {
-  if constexpr (std::is_same_v<T, float>) {
-    const float* w = weights(spec(ParamRole::DecoderWeight));
-    const std::int64_t H = cfg_.nhid;
-    pool.run([&](int tid, int nt) {
-      for (kernels::PackedF32* out : {&dec_w_, &dec_wt_}) {
-        auto [q0, q1] = split_range(out->Np / 16, static_cast<int>(part), static_cast<int>(parts));
-        auto [p0, p1] = split_range(q1 - q0, tid, nt);
-        const bool fwd = out == &dec_w_;  // (V, H) rows of W; else (H, V) rows of W^T
-        kernels::pack_f32_panels(w, fwd ? H : 1, fwd ? 1 : H, *out, q0 + p0, q0 + p1);
-      }
-    });
-  }
+  const T* w = weights(spec(ParamRole::DecoderWeight));
+  const std::int64_t H = cfg_.nhid;
+  pool.run([&](int tid, int nt) {
+    const Team team{tid, nt, &pool};
+    pack_panels(w, H, 1, dec_w_, team, part, parts);   // as forward() packs it
+    pack_panels(w, 1, H, dec_wt_, team, part, parts);  // as backward() packs it
+  });
 }
 
-// Panels of `out` (reserved by the caller) split across the team; ends with a barrier.
+// Panels of `out` (reserved by the caller): part `part` of `parts` of them (all by default), split
+// across the team; ends with a barrier.
 template <class T>
 void LstmLM<T>::pack_panels(const T* w, std::int64_t row_stride, std::int64_t col_stride, kernels::PackedF32& out,
-                            const Team& team) {
+                            const Team& team, std::int64_t part, std::int64_t parts) {
   if constexpr (std::is_same_v<T, float>) {
-    auto [p0, p1] = team.share(out.Np / 16);
-    kernels::pack_f32_panels(w, row_stride, col_stride, out, p0, p1);
+    auto [q0, q1] = split_range(out.Np / 16, static_cast<int>(part), static_cast<int>(parts));
+    auto [p0, p1] = team.share(q1 - q0);
+    kernels::pack_f32_panels(w, row_stride, col_stride, out, q0 + p0, q0 + p1);
   }
   team.barrier();
 }

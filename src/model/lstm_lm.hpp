@@ -111,7 +111,8 @@ class LstmLM {
   void backward_layers(const std::int32_t* inputs, const Team& team);
   void transform_gradients(const Team& team);
   void mark(const Team& team, const char* phase);
-  void pack_panels(const T* w, std::int64_t row_stride, std::int64_t col_stride, kernels::PackedF32& out, const Team& team);
+  void pack_panels(const T* w, std::int64_t row_stride, std::int64_t col_stride, kernels::PackedF32& out, const Team& team,
+                   std::int64_t part = 0, std::int64_t parts = 1);
 
   ModelConfig cfg_;
   std::vector<ParamSpec> specs_;

@@ -19,8 +19,6 @@ EmbeddingExchange parse_exchange(const std::string& s) {
   throw_usage("embedding exchange must be sparse or dense, not '" + s + "'");
 }
 
-const char* exchange_name(GradientExchange e) noexcept { return e == GradientExchange::Auto ? "auto" : "allreduce"; }
-
 GradientExchange parse_gradient_exchange(const std::string& s) {
   if (s == "auto") return GradientExchange::Auto;
   if (s == "allreduce") return GradientExchange::Allreduce;

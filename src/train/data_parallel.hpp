@@ -41,7 +41,6 @@ EmbeddingExchange parse_exchange(const std::string& s);    // throws Usage
 // How the gradient is combined: Auto shares memory when every process is on one machine
 // (train/shared_update.hpp) and uses the allreduce otherwise; Allreduce always sends it.
 enum class GradientExchange { Auto, Allreduce };
-const char* exchange_name(GradientExchange e) noexcept;       // "auto", "allreduce"
 GradientExchange parse_gradient_exchange(const std::string& s);  // throws Usage
 
 class DataParallelSync : public GradientSync {

@@ -25,11 +25,12 @@ SharedUpdate::SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt
   // the processes hold the same values (the run's start broadcast them): the first one copies,
   // the others only switch to the copy (slots start zeroed; backward zeroes its slot anyway)
   if (me == 0) std::memcpy(params_, model.params.data(), sizeof(float) * n_);
+  std::vector<std::pair<AlignedBuffer<float>*, float*>> moments;  // the optimizer's buffers, their shared copies
   for (AlignedBuffer<float>* b : {&opt.exp_avg(), &opt.exp_avg_sq()})
     if (!b->empty()) {
       float* shared = mem_.allocate(n_);  // (a barrier)
       if (me == 0) std::memcpy(shared, b->data(), sizeof(float) * n_);
-      moments_.push_back({b, shared});
+      moments.push_back({b, shared});
     }
   mem_.barrier();
   model.params.move_to(params_, false);
@@ -43,7 +44,7 @@ SharedUpdate::SharedUpdate(NodeMemory& mem, LstmLM<float>& model, Optimizer& opt
     model.set_decoder_prepacked(true);
     prepacked_ = true;
   }
-  for (auto& [b, shared] : moments_) b->move_to(shared, false);
+  for (auto& [b, shared] : moments) b->move_to(shared, false);
   // this process's share outside the table: an equal part of the dense floats, mapped back to flat
   const auto table = static_cast<std::int64_t>(emb1_ - emb0_), e0 = static_cast<std::int64_t>(emb0_);
   auto [d0, d1] = split_range(static_cast<std::int64_t>(n_) - table, mem_.rank(), mem_.size(), 16);
@@ -102,22 +103,22 @@ double SharedUpdate::step(float lr, double clip, ThreadPool& pool) {
   for (std::int64_t p = 0; p < P; ++p)
     if (ids_[static_cast<std::size_t>(p) * static_cast<std::size_t>(1 + vocab_)] < 0) sparse_ = false;
   // the table rows this process sums: the touched ones with id = r mod P, or rows [v0, v1)
-  std::vector<std::int64_t> rows;
+  rows_.clear();
   if (sparse_) {
     for (std::int64_t p = 0; p < P; ++p) {
       const std::int32_t* list = ids_ + static_cast<std::size_t>(p) * static_cast<std::size_t>(1 + vocab_);
       for (std::int32_t k = 0; k < list[0]; ++k) {
         const std::int32_t id = list[1 + k];
-        if (id % P == me && !mark_[static_cast<std::size_t>(id)]) mark_[static_cast<std::size_t>(id)] = 1, rows.push_back(id);
+        if (id % P == me && !mark_[static_cast<std::size_t>(id)]) mark_[static_cast<std::size_t>(id)] = 1, rows_.push_back(id);
       }
     }
-    for (std::int64_t id : rows) mark_[static_cast<std::size_t>(id)] = 0;
-    std::sort(rows.begin(), rows.end());
+    for (std::int64_t id : rows_) mark_[static_cast<std::size_t>(id)] = 0;
+    std::sort(rows_.begin(), rows_.end());
   }
   const auto e0 = static_cast<std::int64_t>(emb0_);
   auto table_rows = [&](Segments& segs, bool touched_only) {
     if (touched_only)
-      for (std::int64_t id : rows) segs.push_back({e0 + id * width_, e0 + (id + 1) * width_});
+      for (std::int64_t id : rows_) segs.push_back({e0 + id * width_, e0 + (id + 1) * width_});
     else if (v0_ < v1_)
       segs.push_back({e0 + v0_ * width_, e0 + v1_ * width_});
   };

@@ -75,12 +75,12 @@ class SharedUpdate {
   std::vector<std::pair<std::int64_t, std::int64_t>> dense_;  // this process's share outside the table (flat ranges)
   std::int64_t v0_ = 0, v1_ = 0;  // its rows of the table when all are summed or updated
   std::vector<double> partial_;  // per thread of this process
-  std::vector<std::pair<AlignedBuffer<float>*, float*>> moments_;  // the optimizer's buffers, their shared copies
   // the embedding table [emb0_, emb1_) of the flat buffers, rows of width_ floats
   std::size_t emb0_ = 0, emb1_ = 0;
   std::int64_t width_ = 0, vocab_ = 0;
   std::int32_t* ids_ = nullptr;  // (processes, 1 + vocab): a count, then that many distinct ids (-1: all rows)
   std::vector<std::uint8_t> mark_;     // (vocab) rows some process touched
+  std::vector<std::int64_t> rows_;     // this step's touched rows this process sums (kept: no allocation per step)
   bool sparse_ = false;  // this step: only the touched rows of the table are summed
   bool prepacked_ = false;  // the model's packed decoder is shared, packed here after each update
   using Segments = std::vector<std::pair<std::int64_t, std::int64_t>>;
